@@ -1,0 +1,3 @@
+"Everything public in fastinterp; importing it applies the `Learner`/`TabularLearner` patches."
+from .core import *
+from .importance import *
