@@ -98,7 +98,8 @@ def feature_importance(self:Learner,
         metric=None,                 # `None`: the learner's loss, per row; or a fastai metric / `callable(preds, targs)`
         n_repeats:int=5,             # Shuffles per feature
         max_samples:int|float=None,  # Rows to use: int count or float fraction, drawn once without replacement
-        groups:dict=None,            # Features to permute jointly: {'name': ['col_a', 'col_b']}
+        groups:dict|str=None,        # Features to permute jointly: {'name': ['col_a', 'col_b']}, or 'auto' (see `auto_groups`)
+        threshold:float=None,        # With groups='auto': association at which features are grouped (default 0.75)
         names:list=None,             # Feature names for non-tabular inputs (one per dim-1 column)
         higher_is_better:bool=None,  # Direction of `metric`; guessed from its name when `None`
         seed:int=None,               # Seed of a private generator; global RNG is never touched
@@ -106,6 +107,11 @@ def feature_importance(self:Learner,
     ) -> pd.DataFrame:               # One row per feature or group, most important first
     "Permutation importance of each input feature of `self`, on `dl`"
     check_repeats(n_repeats)
+    if isinstance(groups, str):
+        if groups!='auto': raise ValueError(f"groups must be a dict of feature lists or 'auto', got {groups!r}")
+        from fastinterp.correlation import auto_groups   # imported here: no import cycle if correlation ever needs importance
+        groups = auto_groups(self, dl, **({} if threshold is None else {'threshold': threshold}))
+    elif threshold is not None: raise ValueError("threshold is used only with groups='auto'.")
     scorer = make_scorer(self, metric, higher_is_better)
     gen,seed = private_generator(seed)
     cache = build_cache(self, dl, max_samples=max_samples, generator=gen, names=names)
