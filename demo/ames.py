@@ -27,7 +27,8 @@ def ames_dls(df=None, valid_pct=0.2, seed=42, bs=64):
     "TabularDataLoaders with a random `valid_pct` validation split"
     if df is None: df = load_ames()
     splits = RandomSplitter(valid_pct, seed=seed)(range(len(df)))
-    return TabularDataLoaders.from_df(df, y_names=Y_NAME, cat_names=CAT_NAMES, cont_names=CONT_NAMES,
+    # copies: FillMissing appends `_na` names to the cat_names list it is given
+    return TabularDataLoaders.from_df(df, y_names=Y_NAME, cat_names=list(CAT_NAMES), cont_names=list(CONT_NAMES),
                                       procs=[Categorify, FillMissing, Normalize], valid_idx=list(splits[1]), bs=bs)
 
 

@@ -5,3 +5,4 @@ from .explain import *
 from .explain_text import *
 from .dependence import *
 from .correlation import *
+from .callback import *

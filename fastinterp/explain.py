@@ -238,7 +238,10 @@ def plot_explanation(expl:pd.DataFrame, # Result of `learn.explain`
     ax.axvline(base, color='grey', lw=0.8, ls='--')
     end = base + sum(vals) if pred is None else pred
     ax.axvline(end, color='black', lw=0.8)
-    ax.set_xlabel(f'base value {base:.3g}  ->  prediction {end:.3g}')
+    ax.set_xlabel(f'base value {base:.4g}  ->  prediction {end:.4g}')
     ax.set_title(title if title is not None else f'Explanation of {tgt}' if tgt is not None else 'Explanation')
-    ax.margins(x=0.15)
+    # the axis must show the base value, every bar and the prediction, with room for the labels
+    edges = np.concatenate([[base, end], starts, starts+np.array(vals)])
+    lo,hi = edges.min(),edges.max(); pad = 0.15*(hi-lo or 1.)
+    ax.set_xlim(lo-pad, hi+pad)
     return ax

@@ -2,7 +2,7 @@
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
-import pytest
+import pytest, torch
 from fastinterp.synth import synth_learner, synth_df
 
 
@@ -28,3 +28,12 @@ def na_learn():
 def _close_figures():
     yield
     plt.close('all')
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _one_thread():
+    "Tiny models gain nothing from intra-op threads, and on a busy machine the threads spin: ~10x slower wall time"
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
