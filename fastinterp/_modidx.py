@@ -82,6 +82,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'fastinterp.core._unreduced_loss': ('core.html#_unreduced_loss', 'fastinterp/core.py'),
                                  'fastinterp.core.amp_dtype': ('core.html#amp_dtype', 'fastinterp/core.py'),
                                  'fastinterp.core.build_cache': ('core.html#build_cache', 'fastinterp/core.py'),
+                                 'fastinterp.core.check_int': ('core.html#check_int', 'fastinterp/core.py'),
                                  'fastinterp.core.encode_raw': ('core.html#encode_raw', 'fastinterp/core.py'),
                                  'fastinterp.core.encode_values': ('core.html#encode_values', 'fastinterp/core.py'),
                                  'fastinterp.core.eval_mode': ('core.html#eval_mode', 'fastinterp/core.py'),

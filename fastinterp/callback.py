@@ -53,12 +53,10 @@ class ImportanceTracker(Callback):
     ):
         super().__init__()
         self._init_state()    # `Callback.__init__` doesn't call `Stateful`'s
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every<1:
-            raise ValueError(f"every must be a positive int (track one epoch in `every`), got {every!r}")
+        check_int(every, 'every', hint='track one epoch in `every`')
         check_repeats(n_repeats)
         sample_rows(1, max_samples, torch.Generator())   # checks max_samples' type and range
-        if show_top is not None and (isinstance(show_top, bool) or not isinstance(show_top, (int, np.integer)) or show_top<1):
-            raise ValueError(f"show_top must be None or a positive int (features to print), got {show_top!r}")
+        if show_top is not None: check_int(show_top, 'show_top', hint='features to print, or None')
         if groups is not None and not isinstance(groups, dict):
             raise TypeError(f"groups must be a dict like {{'name': ['col_a', 'col_b']}}, got {type(groups).__name__}")
         if seed is None: seed = private_generator(None)[1]

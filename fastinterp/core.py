@@ -17,9 +17,9 @@ from fastai.callback.progress import ProgressCallback
 
 # %% auto #0
 __all__ = ['preserved_rng', 'private_generator', 'eval_mode', 'InputCache', 'materialize', 'tabular_features', 'generic_features',
-           'sample_rows', 'build_cache', 'permuter', 'replacer', 'amp_dtype', 'run_perturbed', 'score_name',
-           'lower_is_better', 'Scorer', 'make_scorer', 'perturbed_scores', 'show_progress', 'raw_columns', 'encode_raw',
-           'encode_values']
+           'check_int', 'sample_rows', 'build_cache', 'permuter', 'replacer', 'amp_dtype', 'run_perturbed',
+           'score_name', 'lower_is_better', 'Scorer', 'make_scorer', 'perturbed_scores', 'show_progress', 'raw_columns',
+           'encode_raw', 'encode_values']
 
 # %% ../nbs/00_core.ipynb #cd496dfd
 @contextmanager
@@ -123,6 +123,17 @@ def generic_features(xs:tuple[Tensor,...], names:list[str]=None) -> dict[str, li
     return {n:[l] for n,l in zip(names, locs)}
 
 # %% ../nbs/00_core.ipynb #a5f9b133
+def check_int(value,            # The argument to check
+              name:str,         # Its name, for the message
+              minimum:int=1,    # Smallest allowed value
+              hint:str='',      # What it means, added to the message
+             ) -> int:
+    "`value` as an int, or a ValueError naming `name` (bools are refused: `True` is not a count)"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value<minimum:
+        need = 'a positive int' if minimum==1 else f'an int of at least {minimum}'
+        raise ValueError(f"{name} must be {need}{f' ({hint})' if hint else ''}, got {value!r}")
+    return int(value)
+
 def sample_rows(n:int, max_samples:int|float|None, generator:torch.Generator) -> Tensor|None:
     "Indices of a subsample of `n` rows (`None`: all rows), sorted"
     if max_samples is None: return None

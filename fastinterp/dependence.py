@@ -45,8 +45,7 @@ def _check_percentiles(percentiles, grid_resolution):
     p = tuple(percentiles) if np.ndim(percentiles)==1 else ()
     if len(p)!=2 or not 0<=p[0]<p[1]<=1:
         raise ValueError(f"percentiles must be two fractions (low, high) with 0 <= low < high <= 1, got {percentiles!r}")
-    if isinstance(grid_resolution, bool) or not isinstance(grid_resolution, (int, np.integer)) or grid_resolution<2:
-        raise ValueError(f"grid_resolution must be an int of at least 2, got {grid_resolution!r}")
+    check_int(grid_resolution, 'grid_resolution', minimum=2)
     return p
 
 def default_grid(values,                     # Raw values of a continuous feature (NaN is ignored)
@@ -294,7 +293,7 @@ def ale(self:Learner,
     if not isinstance(feature, str) or feature not in raw_columns(self):
         raise KeyError(f"Unknown feature {feature!r}; valid names are {raw_columns(self)}")
     if _is_cat(self, feature): raise TypeError(f"{feature!r} is categorical; ALE needs an ordered (continuous) feature. Use `partial_dependence`.")
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins<1: raise ValueError(f"bins must be a positive int, got {bins!r}")
+    check_int(bins, 'bins')
     if isinstance(target, str) and target=='all': raise ValueError("ale computes one output at a time; pass one `target`.")
     gen,seed = private_generator(seed)
     cache = build_cache(self, dl, max_samples=max_samples, generator=gen)

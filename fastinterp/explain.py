@@ -158,10 +158,8 @@ def explain(self:TabularLearner,
         bs:int=4096,                # Stacked row x baseline pairs per forward pass
     ) -> pd.DataFrame:              # feature, value, contribution (+ `row` for several rows), most influential first
     "Contribution of each feature to the prediction for `rows`, relative to the mean prediction over a background"
-    if isinstance(n_background, bool) or not isinstance(n_background, (int, np.integer)) or n_background<1:
-        raise ValueError(f"n_background must be a positive int, got {n_background!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples<1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+    check_int(n_background, 'n_background', hint='background rows')
+    check_int(n_samples, 'n_samples', hint='samples per row')
     single = isinstance(rows, pd.Series) or (isinstance(rows, pd.DataFrame) and len(rows)==1)
     df = rows.to_frame().T.infer_objects() if isinstance(rows, pd.Series) else rows
     if isinstance(df, pd.DataFrame) and not df.index.is_unique:

@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from fastai.text.learner import TextLearner
 from fastai.text.core import defaults as text_defaults
 from fastai.text.data import Numericalize
-from .core import eval_mode, preserved_rng
+from .core import check_int, eval_mode, preserved_rng
 from .explain import captum_attr, output_fn, resolve_target, _activation
 
 # %% auto #0
@@ -95,8 +95,7 @@ def explain(self:TextLearner,
     "Attribution of each token of `text` to the predicted (or `target`) class, by integrated gradients on the embeddings"
     if not isinstance(text, str): raise TypeError(f"Expected one text as a str, got {type(text).__name__}")
     if not text.strip(): raise ValueError("The text is empty: there is nothing to explain. Pass a non-empty string.")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps<2:
-        raise ValueError(f"n_steps must be an int >= 2, got {n_steps!r}")
+    check_int(n_steps, 'n_steps', minimum=2)
     with preserved_rng():   # iterating a DataLoader draws a seed from torch's global RNG
         dl = self.dls.test_dl([text])
         ids = dl.one_batch()[0].as_subclass(Tensor).to(next(self.model.parameters()).device)

@@ -87,8 +87,7 @@ def permutation_importance(model:torch.nn.Module,  # The model to score
 
 def check_repeats(n_repeats):
     "`n_repeats` must be a positive int"
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, (int, np.integer)) or n_repeats<1:
-        raise ValueError(f"n_repeats must be a positive int (shuffles per feature), got {n_repeats!r}")
+    return check_int(n_repeats, 'n_repeats', hint='shuffles per feature')
 
 # %% ../nbs/01_importance.ipynb #8fc98df2
 @patch
