@@ -12,7 +12,8 @@ from .core import *
 from .core import _check_tabular
 
 # %% auto #0
-__all__ = ['raw_frame', 'default_grid', 'encode_grid', 'pick_targets', 'dependence_curves', 'plot_partial_dependence']
+__all__ = ['raw_frame', 'default_grid', 'encode_grid', 'pick_targets', 'target_outputs', 'dependence_curves',
+           'plot_partial_dependence']
 
 # %% ../nbs/02_dependence.ipynb #a5fdf2c8
 def raw_frame(learn:Learner,  # A TabularLearner
@@ -120,6 +121,18 @@ def pick_targets(learn:Learner,  # The learner
     else: raise ValueError(f"Unknown target {target!r}; the model's outputs are {names} (or pass 'all').")
     return [i], [names[i]]
 
+def target_outputs(learn:Learner,  # The learner (its loss function's `activation` gives the predictions)
+                   cache,           # Cached inputs (see `build_cache`), used to count the model's outputs
+                   target=None,     # See `pick_targets`
+                  ):                # (`out_fn` for `run_perturbed`, output indices, their names)
+    "An `out_fn` keeping the activated outputs `target` selects, as `get_preds` would return them"
+    act = getattr(learn.loss_func, 'activation', noop)
+    with eval_mode(learn.model), torch.inference_mode():
+        n_out = act(learn.model(*[x[:1] for x in cache.xs])).reshape(1, -1).shape[1]
+    idx,names = pick_targets(learn, n_out, target)
+    cols = torch.tensor(idx, device=cache.device)
+    return (lambda p,a,b: act(p).reshape(len(p), -1)[:, cols]), idx, names
+
 # %% ../nbs/02_dependence.ipynb #080126a4
 def dependence_curves(model:torch.nn.Module,   # The model
                       xs:tuple,                # Cached inputs (see `build_cache`)
@@ -186,12 +199,7 @@ def partial_dependence(self:Learner,
     else:
         pts = [(a,b) for a in grids[0] for b in grids[1]]
         vals = torch.cat([encs[0].repeat_interleave(len(grids[1]), 0), encs[1].repeat(len(grids[0]), 1)], 1)
-    act = getattr(self.loss_func, 'activation', noop)
-    with eval_mode(self.model), torch.inference_mode():
-        n_out = act(self.model(*[x[:1] for x in cache.xs])).reshape(1, -1).shape[1]
-    idx,names = pick_targets(self, n_out, target)
-    cols = torch.tensor(idx, device=cache.device)
-    out_fn = lambda p,a,b: act(p).reshape(len(p), -1)[:, cols]
+    out_fn,idx,names = target_outputs(self, cache, target)
     curves = dependence_curves(self.model, cache.xs, locs, vals, out_fn, ice=ice, bs=bs, autocast_dtype=amp_dtype(self))
     T = len(idx)
     cols_df = {'value': [p[0] for p in pts]} if len(feats)==1 else {f: [p[i] for p in pts] for i,f in enumerate(feats)}
@@ -304,12 +312,7 @@ def ale(self:Learner,
     edges = np.unique(np.quantile(x[ok], np.linspace(0, 1, bins+1)))
     if len(edges)<2: raise ValueError(f"{feature!r} takes a single value in the data; there is no effect to accumulate.")
     k = np.clip(np.searchsorted(edges, x, side='left'), 1, len(edges)-1)   # bin of each row: (z_{k-1}, z_k], z_0 in bin 1
-    act = getattr(self.loss_func, 'activation', noop)
-    with eval_mode(self.model), torch.inference_mode():
-        n_out = act(self.model(*[t[:1] for t in cache.xs])).reshape(1, -1).shape[1]
-    idx,names = pick_targets(self, n_out, target)
-    cols = torch.tensor(idx, device=cache.device)
-    out_fn = lambda p,a,b: act(p).reshape(len(p), -1)[:, cols]
+    out_fn,idx,names = target_outputs(self, cache, target)
     curves = dependence_curves(self.model, cache.xs, cache.features[feature], encode_grid(self, feature, edges), out_fn,
                                ice=True, bs=bs, autocast_dtype=amp_dtype(self))[:, :, 0].double().numpy()
     r = np.flatnonzero(ok)
