@@ -17,13 +17,14 @@ __all__ = ['INSTALL_EXPLAIN', 'EXPLAIN_METHODS', 'captum_attr', 'perturbation_me
            'attribute_rows', 'plot_explanation']
 
 # %% ../nbs/04_explain.ipynb #11871ba8
-INSTALL_EXPLAIN = 'pip install "fastinterp[explain]"'
+INSTALL_EXPLAIN = 'pip install "captum>=0.7"'   # what the `explain` extra adds
 
 def captum_attr():
     "Import and return `captum.attr`, or raise an `ImportError` that gives the install command"
     try: import captum.attr as ca
     except ImportError as e:
-        raise ImportError(f"learn.explain needs captum, an optional dependency of fastinterp. Install it with: {INSTALL_EXPLAIN}") from e
+        raise ImportError(f"learn.explain needs captum, an optional dependency of fastinterp. Install it with: {INSTALL_EXPLAIN} "
+                          "(or, from a fastinterp checkout, `pip install -e \".[explain]\"`)") from e
     return ca
 
 # %% ../nbs/04_explain.ipynb #0fbf2783

@@ -161,7 +161,7 @@ def test_bad_tabular_input(reg_learn, clf_learn):
 def test_captum_missing(reg_learn, monkeypatch):
     monkeypatch.setitem(sys.modules, 'captum', None)
     monkeypatch.setitem(sys.modules, 'captum.attr', None)
-    with pytest.raises(ImportError, match=r'pip install "fastinterp\[explain\]"'):
+    with pytest.raises(ImportError, match=r'Install it with: pip install "captum>=0.7"'):
         reg_learn.explain(_row())
 
 
@@ -244,7 +244,7 @@ def test_text_bad_input(text_learn, monkeypatch):
         text_learn.explain(SENT, target='medium')
     monkeypatch.setitem(sys.modules, 'captum', None)
     monkeypatch.setitem(sys.modules, 'captum.attr', None)
-    with pytest.raises(ImportError, match=r'pip install "fastinterp\[explain\]"'):
+    with pytest.raises(ImportError, match=r'Install it with: pip install "captum>=0.7"'):
         text_learn.explain(SENT)
 
 
