@@ -62,7 +62,7 @@ def permutation_importance(model:torch.nn.Module,  # The model to score
             for r in range(n_repeats):
                 yield permuter(features[name], torch.randperm(n, generator=gen).to(cache.device))
     sign = -1. if scorer.higher_is_better else 1.
-    imps,means,varis = np.zeros((len(names), n_repeats)),np.zeros((len(names), n_repeats)),np.zeros((len(names), n_repeats))
+    imps,varis = np.zeros((len(names), n_repeats)),np.zeros((len(names), n_repeats))
     scores = perturbed_scores(model, cache, scorer, _jobs(), bs=bs, autocast_dtype=autocast_dtype)
     _,base,_ = next(scores)
     def _per_feature():
@@ -70,7 +70,7 @@ def permutation_importance(model:torch.nn.Module,  # The model to score
             for r in range(n_repeats):
                 k,score,diff = next(scores)
                 imps[f,r] = sign*(score-base)
-                if diff is not None: means[f,r],varis[f,r] = diff
+                if diff is not None: varis[f,r] = diff[1]   # its mean is the importance already
             yield f
     for _ in (progress_bar(_per_feature(), total=len(names), leave=False) if progress else _per_feature()): pass
     res = pd.DataFrame({'feature': names, 'importance': imps.mean(1), 'std': imps.std(1)})
