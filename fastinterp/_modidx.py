@@ -62,6 +62,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'fastinterp.core._TabularShortcut._feature': ('core.html#_tabularshortcut._feature', 'fastinterp/core.py'),
                                  'fastinterp.core._TabularShortcut._replaced': ( 'core.html#_tabularshortcut._replaced',
                                                                                  'fastinterp/core.py'),
+                                 'fastinterp.core._TabularShortcut._zcont': ('core.html#_tabularshortcut._zcont', 'fastinterp/core.py'),
                                  'fastinterp.core._TabularShortcut.fill': ('core.html#_tabularshortcut.fill', 'fastinterp/core.py'),
                                  'fastinterp.core._TabularShortcut.forward': ('core.html#_tabularshortcut.forward', 'fastinterp/core.py'),
                                  'fastinterp.core._TabularShortcut.of': ('core.html#_tabularshortcut.of', 'fastinterp/core.py'),

@@ -229,7 +229,7 @@ class _TabularShortcut:
         off = np.cumsum([0]+dims)
         self.zcols = {(0,i):list(range(off[i], off[i+1])) for i in range(len(dims))}
         self.zcols.update({(1,j):[model.n_emb+j] for j in range(model.n_cont)})
-        self.h = self.buf = self._feat = self._rep = None
+        self.h = self.buf = self._feat = self._rep = self._zc = None
 
     @classmethod
     def of(cls, model, xs, cap):
@@ -250,11 +250,18 @@ class _TabularShortcut:
         if m.n_cont: parts.append(m.bn_cont(x_cont) if m.bn_cont is not None else x_cont)
         return torch.cat(parts, 1) if len(parts)>1 else parts[0]
 
-    def zslice(self, x_cat, x_cont, locs):
-        "`z[:, S]`: only the slices of the columns `locs`"
+    def zslice(self, x_cat, x_cont, locs, zc=None):
+        "`z[:, S]`: only the slices of the columns `locs` (`zc`: `x_cont` already batch-normed, when at hand)"
         m = self.model
-        return torch.cat([m.emb_drop(m.embeds[c](x_cat[:,c])) if i==0 else
-                          (m.bn_cont(x_cont) if m.bn_cont is not None else x_cont)[:, c:c+1] for i,c in locs], 1)
+        if zc is None and any(i==1 for i,_ in locs): zc = m.bn_cont(x_cont) if m.bn_cont is not None else x_cont
+        return torch.cat([m.emb_drop(m.embeds[c](x_cat[:,c])) if i==0 else zc[:, c:c+1] for i,c in locs], 1)
+
+    def _zcont(self):
+        "The batch-normed continuous inputs of every row, computed once rather than once per continuous feature"
+        if self._zc is None:
+            m,x = self.model,self.xs[1]
+            self._zc = x if m.bn_cont is None else torch.cat([m.bn_cont(x[i:i+self.cap]) for i in range(0, len(x), self.cap)])
+        return self._zc
 
     def _base(self):
         "The first layer's output on the unperturbed rows, computed on first use (inside the engine's modes)"
@@ -272,7 +279,9 @@ class _TabularShortcut:
         key = tuple(locs)
         if self._feat is None or self._feat[0]!=key:
             S = [z for l in locs for z in self.zcols[tuple(l)]]
-            zs = torch.cat([self.zslice(*[x[i:i+self.cap] for x in self.xs], locs) for i in range(0, len(self.xs[0]), self.cap)])
+            zc = self._zcont() if any(i==1 for i,_ in locs) else None
+            zs = torch.cat([self.zslice(*[x[i:i+self.cap] for x in self.xs], locs, None if zc is None else zc[i:i+self.cap])
+                            for i in range(0, len(self.xs[0]), self.cap)])
             self._feat = key,zs,self.lin.weight[:, S].t().to(self.h.dtype).contiguous()
         return self._feat[1:]
 
