@@ -16,8 +16,8 @@ import argparse, contextlib, ctypes, gc, json, math, os, sys, threading, time, w
 import numpy as np, pandas as pd, psutil, torch
 from fastai.tabular.all import (TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize, Callback,
                                 CancelValidException, set_seed, MSELossFlat)
-from fastinterp.core import build_cache, eval_mode
-import fastinterp.importance  # noqa: F401  (patches Learner.feature_importance)
+from fastinterp.all import shortcuts   # also patches Learner.feature_importance, partial_dependence, ...
+from fastinterp.guard import eval_mode
 warnings.filterwarnings('ignore')
 
 # ---------------------------------------------------------------- data and learner
@@ -158,14 +158,9 @@ def sklearn_importance(learn, raw_valid, R, passes, bs=None, seed=0):
     scoring = lambda est, X, y: -float(np.mean((est.predict(X)-y)**2))
     return skpi(est, X, y, scoring=scoring, n_repeats=R, random_state=seed, n_jobs=1)
 
-@contextlib.contextmanager
 def shortcut_off():
     "Force the engine's plain path (every forward runs the whole model), to measure what the TabularModel shortcut buys"
-    import fastinterp.core as core
-    of = core._TabularShortcut.of
-    core._TabularShortcut.of = classmethod(lambda cls, *a: None)
-    try: yield
-    finally: core._TabularShortcut.of = of
+    return shortcuts(False)
 
 # ---------------------------------------------------------------- one case
 def bench_case(name, args, log=print):
@@ -174,7 +169,7 @@ def bench_case(name, args, log=print):
     R, F = args.repeats, n_features(learn)
     total, N = F*R+1, len(raw)
     log(f"\n## {name}: {desc}; {N} validation rows, F={F}, R={R}: {total} passes (trained in {time.perf_counter()-t0:.0f} s)")
-    cache = build_cache(learn)
+    cache = learn.eval_set()
     floor_one_pass(learn.model, cache.xs, args.bs)   # warm-up
     res = {}
     def add(key, label, r): res[key] = dict(label=label, **r); log(f"  {label:<42} {_fmt(r)}")
@@ -220,7 +215,7 @@ def rows_sweep(sizes, args, log=print):
     for n in sizes:
         df,cats,conts = synth_mixed(n+4000)
         learn,raw = make_learner(df, cats, conts, 'y')
-        cache = build_cache(learn); total = n_features(learn)+1
+        cache = learn.eval_set(); total = n_features(learn)+1
         row = dict(rows=n)
         row['fastinterp'] = timed(lambda p: run_fastinterp(learn, 1), total, float('inf'))['seconds']
         row['fastinterp, plain path'] = timed(lambda p: _plain(run_fastinterp, learn, 1), total, float('inf'))['seconds']
@@ -247,8 +242,7 @@ def _fit_seconds(learn, epochs, cbs=()):
 
 def extras(args, log=print):
     "ImportanceTracker overhead per epoch (defaults, validation 20% of the data); partial dependence against G x one pass"
-    from fastinterp.callback import ImportanceTracker
-    import fastinterp.dependence  # noqa: F401  (patches Learner.partial_dependence)
+    from fastinterp.all import ImportanceTracker
     n = 5000 if args.quick else 20000
     df,cats,conts = synth_mixed(n)
     set_seed(0, reproducible=True)
@@ -273,7 +267,7 @@ def extras(args, log=print):
         f"before_fit+after_epoch {ins:.3f} s per epoch = {100*ins/ep:.1f}% of an untracked epoch (best of 2 fits of 2 epochs)")
     # partial dependence: G grid values of one continuous feature, against G plain passes over the same rows
     learn, raw, desc = case('synth10k', args.quick)
-    cache = build_cache(learn); G = 20
+    cache = learn.eval_set(); G = 20
     with learn.no_bar(): learn.partial_dependence('c0', grid_resolution=G)
     t = time.perf_counter(); floor_one_pass(learn.model, cache.xs, args.bs); one = time.perf_counter()-t
     for lbl,ctx in [('partial_dependence', contextlib.nullcontext), ('partial_dependence, plain path', shortcut_off)]:
@@ -290,7 +284,7 @@ def extras(args, log=print):
 def bs_sweep(sizes, args, log=print):
     "fastinterp (shortcut and plain path) and one floor pass against `bs`, on the synth10k case (best of `reps`)"
     learn, raw, desc = case('synth10k', args.quick)
-    cache = build_cache(learn); R = args.repeats; total = n_features(learn)*R+1
+    cache = learn.eval_set(); R = args.repeats; total = n_features(learn)*R+1
     log(f"\n## bs sweep on synth10k ({len(cache)} rows, {total} passes)")
     rows = []
     for bs in sizes:

@@ -1,61 +1,44 @@
-"ImportanceTracker: a pure observer of training, its history and CSV log, and its interplay with fastai's callbacks."
-import pickle, random, sys, types
+"ImportanceTracker: a pure observer of training, its history and CSV log, its budget, its robustness, and its interplay with fastai's callbacks."
+import os, shutil, signal, sys, types, warnings
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
 from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.learner import load_learner
-from fastai.tabular.all import tabular_learner, tabular_config, rmse, set_seed
-from fastinterp.callback import ImportanceTracker, HISTORY_COLUMNS, epoch_seed, importance_drift, plot_importance_history
-from fastinterp.core import build_cache, make_scorer, private_generator
-from fastinterp.importance import permutation_importance
-from fastinterp.synth import synth_dls, synth_df
-
-FEATURES = {'x0', 'x1', 'cat_a', 'noise_cont', 'noise_cat'}
+from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize, set_seed
+from fastinterp.all import *
+from fastinterp.synth import synth_df
+from helpers import FEATURES, tiny, quiet_fit, rng_states, same_rng, weights, same_weights
 
 
-def tiny(seed=0, n=800, path=None, dropout=False):
-    "A small untrained TabularLearner on `synth_df` (with dropout if asked, so any use of the global RNG shows)"
-    set_seed(seed, reproducible=True)
-    kw = dict(config=tabular_config(ps=0.2, embed_p=0.1)) if dropout else {}
-    learn = tabular_learner(synth_dls(n=n, seed=seed, bs=64), layers=[16, 8], metrics=rmse, **kw)
-    if path is not None: learn.path = path
-    return learn
+def tracker_warnings(w):
+    return [str(x.message) for x in w if 'ImportanceTracker' in str(x.message)]
 
 
-def quiet_fit(learn, n_epoch=2, lr=1e-2, **kw):
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n_epoch, lr, **kw)
-
-
-def rng_states():
-    return random.getstate(), np.random.get_state(), torch.get_rng_state()
-
-
-def test_pure_observer():
+@pytest.mark.parametrize('budget', [None, 0.05])
+def test_pure_observer(budget):
     "Same seed, same weights, recorder values and global RNG states with or without the tracker"
     runs = []
-    for cbs in ([], [ImportanceTracker(n_repeats=2, max_samples=100, show_top=2)]):
+    for cbs in ([], [ImportanceTracker(n_repeats=2, max_samples=100, show_top=2, budget=budget)]):
         learn = tiny(dropout=True)
-        modes = [m.training for m in learn.model.modules()]
         quiet_fit(learn, 3, cbs=cbs)
-        runs.append((learn, [list(v) for v in learn.recorder.values], rng_states(), modes))
-    (a, va, ra, _), (b, vb, rb, _) = runs
-    sa, sb = a.model.state_dict(), b.model.state_dict()
-    fct.test_eq(list(sa), list(sb))
-    for k in sa: assert torch.equal(sa[k], sb[k]), k
+        runs.append((learn, [list(v) for v in learn.recorder.values], rng_states()))
+    (a, va, ra), (b, vb, rb) = runs
+    assert same_weights(weights(a), weights(b))
     fct.test_eq(va, vb)
-    fct.test_eq(ra[0], rb[0]); fct.test_eq(ra[2], rb[2])
-    fct.test_eq(ra[1][1], rb[1][1]); fct.test_eq(ra[1][2], rb[1][2])
+    assert same_rng(ra, rb)
     assert all(p.grad is None or torch.equal(p.grad, q.grad) for p, q in zip(a.model.parameters(), b.model.parameters()))
     fct.test_eq([m.training for m in a.model.modules()], [m.training for m in b.model.modules()])
-    assert len(runs[1][0].cbs) == len(runs[0][0].cbs)   # `cbs=` removed it again
+    assert len(b.cbs) == len(a.cbs)   # `cbs=` removed it again
+    assert len(b.recorder.metric_names) == len(a.recorder.metric_names)   # no column of its own in the Recorder
 
 
 def test_no_global_rng_in_epoch():
     "The tracked-epoch work alone leaves every global RNG where it was, the model's modes as they were, and no grads"
     learn = tiny(n=600)
     quiet_fit(learn, 1)
-    tr = ImportanceTracker(max_samples=200)
+    tr = ImportanceTracker(max_samples=200, budget=None)
     learn.add_cb(tr)
     learn.n_epoch, learn.epoch = 1, 0
     tr.before_fit(); tr.before_epoch()
@@ -66,7 +49,7 @@ def test_no_global_rng_in_epoch():
     after = rng_states()
     tr.after_fit()
     learn.remove_cb(tr)
-    fct.test_eq(before[0], after[0]); fct.test_eq(before[1][1], after[1][1]); assert torch.equal(before[2], after[2])
+    assert same_rng(before, after)
     assert all(m.training for m in learn.model.modules())
     assert all(torch.equal(g, p.grad) for g, p in zip(grads, learn.model.parameters()))
     fct.test_eq(len(tr.history), 5)
@@ -74,71 +57,100 @@ def test_no_global_rng_in_epoch():
 
 def test_history_values_and_reproducibility():
     learn = tiny(n=1500)
-    tr = ImportanceTracker(n_repeats=2, max_samples=300, seed=3)
+    tr = ImportanceTracker(n_repeats=2, max_samples=300, seed=3, budget=None)
     quiet_fit(learn, 4, cbs=tr)
     h = tr.history
     fct.test_eq(list(h.columns), HISTORY_COLUMNS)
     fct.test_eq(len(h), 4 * 5)
     fct.test_eq(sorted(h.epoch.unique()), [0, 1, 2, 3])
     fct.test_eq(set(h.feature), FEATURES)
+    fct.test_eq(h.fit.unique().tolist(), [0])
     for _, g in h.groupby('epoch'):
         fct.test_eq(sorted(g['rank']), [1, 2, 3, 4, 5])
         assert (np.diff(g.sort_values('rank').importance) <= 0).all()
     fct.test_eq(h.groupby('epoch').seed.first().tolist(), [epoch_seed(3, e) for e in range(4)])
     assert h.seed.nunique() == 4
     last = h[h.epoch == 3].set_index('feature')
-    signal, noise = last.loc[['x0', 'x1', 'cat_a'], 'importance'], last.loc[['noise_cont', 'noise_cat'], 'importance']
-    assert signal.min() > noise.abs().max() + 0.1, last
-    assert (last['std'] >= 0).all() and (last.ci_low <= last.importance).all()
-    fct.test_eq(h.attrs['n_rows'], 300); fct.test_eq(h.attrs['n_repeats'], 2)
-    # the last epoch again, from the finished model, with the engine and the documented seeds
-    cache = build_cache(learn, max_samples=300, generator=private_generator(3)[0])
-    fi = permutation_importance(learn.model, cache, make_scorer(learn), n_repeats=2,
-                                generator=torch.Generator().manual_seed(epoch_seed(3, 3)))
+    signal_, noise = last.loc[['x0', 'x1', 'cat_a'], 'importance'], last.loc[['noise_cont', 'noise_cat'], 'importance']
+    assert signal_.min() > noise.abs().max() + 0.1, last
+    fct.test_eq(h.n_rows.unique().tolist(), [300])
+    fct.test_eq(h.attrs['n_repeats'], 2); fct.test_eq(h.attrs['seed'], 3); fct.test_eq(h.attrs['score'], 'MSELoss')
+    # the last epoch again, from the finished model, with the public API and the documented seeds:
+    # the rows are `seed`'s sample, the permutations `epoch_seed(seed, epoch)`'s
+    es = learn.eval_set(max_samples=300, seed=3)
+    fi = learn.feature_importance(es, n_repeats=2, seed=epoch_seed(3, 3))
     fct.test_close(last.loc[fi.feature, 'importance'].to_numpy(), fi.importance.to_numpy(), eps=1e-6)
+    fct.test_close(last.loc[fi.feature, 'ci_low'].to_numpy(), fi.ci_low.to_numpy(), eps=1e-6)
+    fct.test_close(last.baseline.iloc[0], fi.attrs['baseline'], eps=1e-6)
     fct.test_eq(set(tr.seconds), {0, 1, 2, 3})
-    assert tr._cache is None and tr._features is None
+    assert tr._es is None and tr._feats is None   # released after the fit
 
 
-def test_csv_equals_history_and_append(tmp_path):
+def test_csv_equals_history_and_one_history_across_fits(tmp_path):
     learn = tiny(path=tmp_path)
-    tr = ImportanceTracker(fname='logs/imp.csv', max_samples=200)
+    tr = ImportanceTracker(fname='logs/imp.csv', max_samples=200, budget=None)
     quiet_fit(learn, 2, cbs=tr)
     fct.test_eq(tr.csv_path, tmp_path / 'logs/imp.csv')
-    pd.testing.assert_frame_equal(tr.read_log(), tr.history)
-    quiet_fit(learn, 1, cbs=tr)                       # append=False: a fresh history and file per fit
-    fct.test_eq(tr.history.epoch.tolist(), [0] * 5)
-    pd.testing.assert_frame_equal(tr.read_log(), tr.history)
-    tr2 = ImportanceTracker(fname='logs/imp.csv', max_samples=200, append=True)
-    quiet_fit(learn, 2, cbs=tr2)                      # continues the file on disk
-    fct.test_eq(tr2.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0], 1: [1, 2]})
-    pd.testing.assert_frame_equal(tr2.read_log(), tr2.history)
+    pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
+    quiet_fit(learn, 1, cbs=tr)                       # append=True (default): one history, epochs numbered on
+    fct.test_eq(tr.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0, 1], 1: [2]})
+    pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
+    tr2 = ImportanceTracker(fname='logs/imp.csv', max_samples=200, budget=None)
+    quiet_fit(learn, 2, cbs=tr2)                      # a new tracker continues the file on disk
+    fct.test_eq(tr2.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0, 1], 1: [2], 2: [3, 4]})
+    pd.testing.assert_frame_equal(tr2.read_log(), tr2.history, check_dtype=False)
+    tr3 = ImportanceTracker(fname='logs/imp.csv', max_samples=200, append=False, budget=None)
+    for _ in range(2):
+        quiet_fit(learn, 1, cbs=tr3)                  # append=False: a fresh history and file per fit
+        fct.test_eq(tr3.history.epoch.tolist(), [0] * 5)
+        pd.testing.assert_frame_equal(tr3.read_log(), tr3.history, check_dtype=False)
     (tmp_path / 'other.csv').write_text('a,b\n1,2\n')
-    with pytest.raises(ValueError, match='not an ImportanceTracker log'):
-        quiet_fit(learn, 1, cbs=ImportanceTracker(fname='other.csv', append=True))
+    w0 = weights(learn)
+    with pytest.raises(ArgumentError, match='not an ImportanceTracker log'):
+        quiet_fit(learn, 1, cbs=ImportanceTracker(fname='other.csv'))
+    assert same_weights(w0, weights(learn))
+    fct.test_eq((tmp_path / 'other.csv').read_text(), 'a,b\n1,2\n')   # left alone
+
+
+def test_reset(tmp_path):
+    learn = tiny(path=tmp_path, n=400)
+    tr = ImportanceTracker(fname='imp.csv', max_samples=100, budget=None)
+    quiet_fit(learn, 2, cbs=tr)
+    fct.test_eq(len(tr.history), 10)
+    tr.reset()
+    fct.test_eq(len(tr.history), 0)
+    fct.test_eq(list(tr.history.columns), HISTORY_COLUMNS)
+    fct.test_eq(len(tr.budget_log), 0)
+    quiet_fit(learn, 1, cbs=tr)                       # starts afresh at fit 0, epoch 0, and rewrites the CSV
+    fct.test_eq((tr.history.fit.unique().tolist(), tr.history.epoch.unique().tolist()), ([0], [0]))
+    fct.test_eq(len(tr.read_log()), 5)
+    pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
 
 
 def test_append_counts_untracked_epochs():
     "With `every=2` a fit stopped on an untracked epoch still moves the epoch count on for the next fit"
     learn = tiny(n=400)
-    tr = ImportanceTracker(every=2, append=True, max_samples=100)
+    tr = ImportanceTracker(every=2, max_samples=100, budget=None)
     quiet_fit(learn, 5, cbs=[tr, StopAfter(1)])
     fct.test_eq(tr.history.epoch.unique().tolist(), [0])
     quiet_fit(learn, 1, cbs=tr)
     fct.test_eq(tr.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0], 1: [2]})
 
 
-def test_fine_tune_append():
-    learn = tiny()
-    tr = ImportanceTracker(append=True, max_samples=200)
-    with learn.no_bar(), learn.no_logging(): learn.fine_tune(2, 1e-2, cbs=tr)
+def test_fine_tune_one_history(tmp_path):
+    "fine_tune is two fits: one history, epochs numbered on, the `fit` column tells them apart; the CSV holds both"
+    learn = tiny(path=tmp_path)
+    tr = ImportanceTracker(max_samples=200, budget=None, fname='ft.csv')
+    with learn.no_bar(), learn.no_logging(): learn.fine_tune(2, 1e-2, freeze_epochs=1, cbs=tr)
     fct.test_eq(tr.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0], 1: [1, 2]})
+    fct.test_eq(tr.budget_log[['fit', 'epoch']].values.tolist(), [[0, 0], [1, 1], [1, 2]])
+    pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
 
 
 @pytest.mark.parametrize('every,n_epoch,tracked', [(1, 3, [0, 1, 2]), (2, 5, [0, 2, 4]), (3, 5, [0, 3, 4]), (10, 2, [0, 1])])
 def test_every(every, n_epoch, tracked):
     learn = tiny(n=400)
-    tr = ImportanceTracker(every=every, max_samples=100)
+    tr = ImportanceTracker(every=every, max_samples=100, budget=None)
     quiet_fit(learn, n_epoch, cbs=tr)
     fct.test_eq(sorted(tr.history.epoch.unique()), tracked)
 
@@ -146,7 +158,7 @@ def test_every(every, n_epoch, tracked):
 def test_start_epoch_skips_untrained_epochs():
     "`fit(start_epoch=...)` cancels the skipped epochs: they are not tracked"
     learn = tiny(n=400)
-    tr = ImportanceTracker(max_samples=100)
+    tr = ImportanceTracker(max_samples=100, budget=None)
     with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-2, cbs=tr, start_epoch=2)
     fct.test_eq(sorted(tr.history.epoch.unique()), [2])
 
@@ -163,42 +175,76 @@ class StopAfter(Callback):
 
 def test_interrupted_fit(tmp_path):
     learn = tiny(path=tmp_path)
-    tr = ImportanceTracker(fname='imp.csv', max_samples=200)
+    tr = ImportanceTracker(fname='imp.csv', max_samples=200, budget=None)
     quiet_fit(learn, 5, cbs=[tr, StopAfter(1)])
     fct.test_eq(sorted(tr.history.epoch.unique()), [0, 1])
-    pd.testing.assert_frame_equal(tr.read_log(), tr.history)
-    assert tr._cache is None                          # after_fit ran
-    # KeyboardInterrupt: no after_fit, but what was computed is on disk and in memory, and export still pickles no data
+    pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
+    assert tr._es is None                             # after_fit ran
+    # KeyboardInterrupt from code (not Ctrl-C): no after_fit, but what was computed is on disk and in memory,
+    # and export still pickles no data
     learn = tiny(path=tmp_path)
-    tr = ImportanceTracker(fname='imp.csv', max_samples=200)
+    tr = ImportanceTracker(fname='imp2.csv', max_samples=200, budget=None)
     learn.add_cb(tr)
     with pytest.raises(KeyboardInterrupt):
         quiet_fit(learn, 5, cbs=StopAfter(2, keyboard=True))
     fct.test_eq(sorted(tr.history.epoch.unique()), [0, 1])
-    pd.testing.assert_frame_equal(tr.read_log(), tr.history)
-    assert tr._cache is not None and '_cache' not in tr.__getstate__()
+    pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
+    assert tr._es is not None and '_es' not in tr.__getstate__()
     learn.export(tmp_path / 'interrupted.pkl')
-    assert load_learner(tmp_path / 'interrupted.pkl').importance_tracker._cache is None
+    assert load_learner(tmp_path / 'interrupted.pkl').importance_tracker._es is None
+    # the next fit continues the history and the CSV (nothing overwritten), from the epoch after the last finished one
+    quiet_fit(learn, 2)
+    fct.test_eq(tr.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0, 1], 1: [2, 3]})
+    log = tr.read_log()
+    fct.test_eq(len(log), 4 * 5)
+    pd.testing.assert_frame_equal(log, tr.history, check_dtype=False)
+    assert tr._es is None
+    learn.remove_cb(tr)
+
+
+def test_sigint_releases_cached_rows():
+    "Ctrl-C (a real SIGINT) mid-fit: the tracker's handler drops the cached rows, then the interrupt goes on as usual"
+    class CtrlC(Callback):
+        order = 90
+        def after_batch(self):
+            if self.training and self.epoch == 1 and self.iter == 2: os.kill(os.getpid(), signal.SIGINT)
+    learn = tiny(n=600)
+    tr = ImportanceTracker(max_samples=100, budget=None)
+    prev = signal.getsignal(signal.SIGINT)
+    seen = []
+    class Peek(Callback):
+        order = 80
+        def before_batch(self):
+            if self.epoch == 1 and self.iter == 0: seen.append(tr._es is not None and signal.getsignal(signal.SIGINT) is not prev)
+    with pytest.raises(KeyboardInterrupt):
+        quiet_fit(learn, 3, cbs=[tr, CtrlC(), Peek()])
+    fct.test_eq(seen, [True])                         # the rows were cached and the handler installed during the fit
+    assert tr._es is None and tr._scorer is None and tr._feats is None
+    assert signal.getsignal(signal.SIGINT) is prev    # the handler is restored
+    fct.test_eq(tr.history.epoch.unique().tolist(), [0])
 
 
 def test_export_load_learner(tmp_path):
     learn = tiny(path=tmp_path)
-    learn.add_cb(ImportanceTracker(max_samples=200, dl=learn.dls.valid))
+    learn.add_cb(ImportanceTracker(max_samples=200, dl=learn.dls.valid, budget=None))
     quiet_fit(learn, 2)
     tr = learn.importance_tracker
     fct.test_eq(len(tr.history), 2 * 5)
     state = tr.__getstate__()
-    for k in ('_cache', '_scorer', '_features', 'eval_dl'): assert k not in state, k
+    for k in ('_es', '_scorer', '_feats', '_order', 'eval_dl'): assert k not in state, k
     learn.export(tmp_path / 'export.pkl')
     size_with = (tmp_path / 'export.pkl').stat().st_size
     learn2 = load_learner(tmp_path / 'export.pkl')
     tr2 = learn2.importance_tracker
-    assert tr2._cache is None and tr2.eval_dl is None and not tr2._active
+    assert tr2._es is None and tr2.eval_dl is None and not tr2._active
     pd.testing.assert_frame_equal(tr2.history, tr.history)
     df = synth_df(20, seed=1)
     preds, _ = learn2.get_preds(dl=learn2.dls.test_dl(df))
     fct.test_eq(preds.shape, (20, 1))
     fct.test_eq(len(tr2.history), 10)                # get_preds leaves it idle
+    # a loaded learner has no validation set: analyses say so, and take a DataFrame instead
+    with pytest.raises(DataError, match='no validation data'): learn2.feature_importance()
+    fct.test_eq(learn2.feature_importance(synth_df(100, seed=2), n_repeats=1, seed=0).attrs['n_rows'], 100)
     learn.remove_cb(tr)
     learn.export(tmp_path / 'plain.pkl')
     assert size_with - (tmp_path / 'plain.pkl').stat().st_size < 20_000   # the history, no data
@@ -206,11 +252,11 @@ def test_export_load_learner(tmp_path):
 
 def test_idle_in_lr_find_validate_get_preds(tmp_path):
     learn = tiny(path=tmp_path)
-    tr = ImportanceTracker(max_samples=100)
+    tr = ImportanceTracker(max_samples=100, budget=None)
     learn.add_cb(tr)
     with learn.no_bar(), learn.no_logging(): learn.lr_find(num_it=8, show_plot=False)
     fct.test_eq(len(tr.history), 0)
-    assert tr._cache is None
+    assert tr._es is None
     quiet_fit(learn, 1)
     fct.test_eq(len(tr.history), 5)
     h = tr.history.copy()
@@ -219,40 +265,69 @@ def test_idle_in_lr_find_validate_get_preds(tmp_path):
         learn.get_preds()
         for ev in ('before_fit', 'before_epoch', 'after_fit'): learn(ev)   # what `tta` sends (tabular data can't tta)
     pd.testing.assert_frame_equal(tr.history, h)
-    assert tr._cache is None and tr.run
+    assert tr._es is None and tr.run
+    learn.remove_cb(tr)
 
 
 def test_early_stopping_and_save_model(tmp_path):
     learn = tiny(path=tmp_path)
-    tr = ImportanceTracker(max_samples=200, fname='imp.csv')
+    tr = ImportanceTracker(max_samples=200, fname='imp.csv', budget=None)
     # min_delta so large that no epoch after the first improves: stops at epoch 1, which is still tracked
     cbs = [EarlyStoppingCallback(min_delta=100, patience=1), SaveModelCallback(fname='best'), tr]
     quiet_fit(learn, 5, cbs=cbs)
     fct.test_eq(len(learn.recorder.values), 2)
     fct.test_eq(sorted(tr.history.epoch.unique()), [0, 1])
     assert (tmp_path / 'models' / 'best.pth').exists()
-    pd.testing.assert_frame_equal(tr.read_log(), tr.history)
-    assert tr._cache is None
+    pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
+    assert tr._es is None
+
+
+TOY = pd.DataFrame({'epoch': np.repeat([0, 1, 2, 3], 3), 'feature': list('abc') * 4,
+                    'importance': [3, 2, 1, 3, 2.5, 1, 2, 3, 1, 2, 3.5, 1.], 'rank': [1, 2, 3, 1, 2, 3, 2, 1, 3, 2, 1, 3]})
+
+
+def test_drift_known_answer():
+    "b overtakes a at epoch 2 and the ranking stays so after it; c is last throughout"
+    d = importance_drift(TOY)
+    fct.test_eq(list(d.feature), ['b', 'a', 'c'])                # |change| 1.5, 1, 0
+    d = d.set_index('feature')
+    fct.test_eq(d['settled'].to_dict(), {'a': 2, 'b': 2, 'c': 0})
+    fct.test_eq(importance_drift(TOY).attrs['settled'], 2)
+    fct.test_close(d['change'].to_numpy(), [1.5, -1, 0], eps=1e-12)
+    fct.test_eq(d['rank_change'].to_dict(), {'b': 1, 'a': -1, 'c': 0})
+    late = TOY[TOY.epoch != 2].copy()                           # without epoch 2 the swap shows first at epoch 3
+    fct.test_eq(importance_drift(late).attrs['settled'], 3)
+    steady = TOY.copy(); steady['rank'] = [1, 2, 3] * 4
+    fct.test_eq(importance_drift(steady).attrs['settled'], 0)
+    with pytest.raises(ArgumentError, match="sort must be 'change' or 'rank'"): importance_drift(TOY, sort='x')
 
 
 def test_drift_and_plots(tmp_path):
     learn = tiny(path=tmp_path)
-    tr = ImportanceTracker(max_samples=200, fname='imp.csv', n_repeats=2)
+    tr = ImportanceTracker(max_samples=200, fname='imp.csv', n_repeats=2, budget=None)
     quiet_fit(learn, 3, cbs=tr)
     d = tr.drift()
     fct.test_eq(list(d.columns), ['feature', 'importance_first', 'importance_last', 'change', 'rank_first', 'rank_last',
                                   'rank_change', 'settled'])
     fct.test_eq(set(d.feature), FEATURES)
-    assert d.attrs['first_epoch'] == 0 and d.attrs['last_epoch'] == 2 and d.attrs['settled'] in (0, 1, 2)
+    fct.test_eq((d.attrs['first_epoch'], d.attrs['last_epoch']), (0, 2))
+    # the numbers are the history's, first and last epoch
+    h = tr.history.set_index(['epoch', 'feature'])
+    for f, row in d.set_index('feature').iterrows():
+        fct.test_close(row.importance_first, h.loc[(0, f), 'importance'], eps=1e-12)
+        fct.test_close(row.importance_last, h.loc[(2, f), 'importance'], eps=1e-12)
+        fct.test_eq((row.rank_first, row.rank_last), (h.loc[(0, f), 'rank'], h.loc[(2, f), 'rank']))
     fct.test_eq(tr.drift(sort='rank').rank_change.abs().tolist(), sorted(d.rank_change.abs(), reverse=True))
-    pd.testing.assert_frame_equal(importance_drift(tr.read_log()), d)
+    pd.testing.assert_frame_equal(importance_drift(tr.read_log()), d, check_dtype=False)
     import matplotlib.figure
     fig = tr.plot(top_k=3)
     assert isinstance(fig, matplotlib.figure.Figure)
     fct.test_eq(len(fig.axes[0].get_lines()), 3 + 1)
+    fct.test_eq({l.get_label() for l in fig.axes[0].get_lines()[:3]}, set(h.xs(2).sort_values('rank').index[:3]))
     assert isinstance(plot_importance_history(tr.read_log(), band=None), matplotlib.figure.Figure)
     fig.savefig(tmp_path / 'drift.png')
-    with pytest.raises(ValueError, match='no epoch has been tracked'): ImportanceTracker().plot()
+    with pytest.raises(DataError, match='no epoch has been tracked'): ImportanceTracker().plot()
+    with pytest.raises(ArgumentError, match='band must be'): tr.plot(band='sd')
 
 
 def test_tensorboard_handoff(tmp_path):
@@ -262,13 +337,15 @@ def test_tensorboard_handoff(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     learn = tiny(path=tmp_path)
     tb = TensorBoardCallback(log_dir=tmp_path / 'tb', trace_model=False, log_preds=False)
-    quiet_fit(learn, 2, cbs=[tb, ImportanceTracker(max_samples=200)])
+    tr = ImportanceTracker(max_samples=200, budget=None)
+    quiet_fit(learn, 2, cbs=[tb, tr])
     ea = EventAccumulator(str(tmp_path / 'tb')); ea.Reload()
     tags = set(ea.Tags()['scalars'])
     assert {f'importance/{f}' for f in FEATURES} <= tags, tags
     ev = ea.Scalars('importance/x0')
     fct.test_eq(len(ev), 2)
     fct.test_eq([e.step for e in ev], [e.step for e in ea.Scalars('valid_loss')])
+    fct.test_close([e.value for e in ev], tr.history[tr.history.feature == 'x0'].importance.to_numpy(), eps=1e-5)
 
 
 def test_wandb_handoff_stand_in(monkeypatch):
@@ -281,7 +358,7 @@ def test_wandb_handoff_stand_in(monkeypatch):
         def after_batch(self):
             if self.training: self._wandb_step += 1
     learn = tiny(n=400)
-    quiet_fit(learn, 2, cbs=[WandbCallback(), ImportanceTracker(max_samples=100)])
+    quiet_fit(learn, 2, cbs=[WandbCallback(), ImportanceTracker(max_samples=100, budget=None)])
     fct.test_eq(len(logged), 2)
     fct.test_eq(set(logged[0][0]), {f'importance/{f}' for f in FEATURES})
     assert 0 < logged[0][1] < logged[1][1]
@@ -289,20 +366,223 @@ def test_wandb_handoff_stand_in(monkeypatch):
 
 def test_show_top(capsys):
     learn = tiny(n=400)
-    with learn.no_bar(): learn.fit(1, 1e-2, cbs=ImportanceTracker(show_top=2, max_samples=100))
+    with learn.no_bar(): learn.fit(1, 1e-2, cbs=ImportanceTracker(show_top=2, max_samples=100, budget=None))
     out = capsys.readouterr().out
     assert 'importance @ epoch 0 (MSELoss): x0' in out, out
-    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2, cbs=ImportanceTracker(show_top=2, max_samples=100))
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2, cbs=ImportanceTracker(show_top=2, max_samples=100, budget=None))
     fct.test_eq(capsys.readouterr().out, '')
 
 
 def test_errors():
-    with pytest.raises(ValueError, match='every must be a positive int'): ImportanceTracker(every=0)
-    with pytest.raises(ValueError, match='n_repeats must be a positive int'): ImportanceTracker(n_repeats=0)
-    with pytest.raises(TypeError, match='max_samples must be an int'): ImportanceTracker(max_samples='all')
-    with pytest.raises(TypeError, match='groups must be a dict'): ImportanceTracker(groups=['x0'])
+    with pytest.raises(ArgumentError, match='every must be a positive int'): ImportanceTracker(every=0)
+    with pytest.raises(ArgumentError, match='n_repeats must be a positive int'): ImportanceTracker(n_repeats=0)
+    with pytest.raises(ArgumentError, match='max_samples must be None'): ImportanceTracker(max_samples='all')
+    with pytest.raises(ArgumentError, match='budget must be a number in'): ImportanceTracker(budget=0)
+    with pytest.raises(ArgumentError, match='budget must be a number in'): ImportanceTracker(budget=1.5)
+    with pytest.raises(ArgumentError, match='seed must be None or an int'): ImportanceTracker(seed=2**64)
+    with pytest.raises(ArgumentError, match='bs must be a positive int'): ImportanceTracker(bs='8')
+    with pytest.raises(ArgumentError, match='append must be True or False'): ImportanceTracker(append='yes')
+    with pytest.raises(ArgumentError, match=r"Unknown argument\(s\) \['n_repets'\]"): ImportanceTracker(n_repets=2)
     learn = tiny(n=400)
-    with pytest.raises(KeyError, match="names unknown feature"):
+    w0 = weights(learn)
+    # what can only be checked against the learner is checked when the fit starts, before anything trains
+    with pytest.raises(ArgumentError, match="groups must be a dict"):
+        quiet_fit(learn, 1, cbs=ImportanceTracker(groups=['x0']))
+    with pytest.raises(ArgumentError, match="Unknown feature 'nope' in group 'g'"):
         quiet_fit(learn, 1, cbs=ImportanceTracker(groups={'g': ['x0', 'nope']}))
-    with pytest.warns(UserWarning, match='no validation rows'):
+    with pytest.raises(ArgumentError, match='metric must be'):
+        quiet_fit(learn, 1, cbs=ImportanceTracker(metric='rmse'))
+    with pytest.raises(DataError, match='DataLoader is empty'):
         quiet_fit(learn, 1, cbs=ImportanceTracker(dl=learn.dls.valid.new(learn.dls.valid.dataset.iloc[:0])))
+    assert same_weights(w0, weights(learn))
+
+
+def test_empty_validation_set_warns_and_stays_idle():
+    df = synth_df(300)
+    dls = TabularDataLoaders.from_df(df, y_names='y', cat_names=['cat_a'], cont_names=['x0'], procs=[Categorify, Normalize],
+                                     valid_idx=[], bs=64)
+    learn = tabular_learner(dls, layers=[8])
+    tr = ImportanceTracker()
+    w0 = weights(learn)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2, cbs=tr)
+    msgs = tracker_warnings(w)
+    fct.test_eq(len(msgs), 1)
+    assert 'no validation data' in msgs[0] and 'stays idle' in msgs[0], msgs
+    assert not same_weights(w0, weights(learn))      # training went on
+    fct.test_eq(len(tr.history), 0)
+    assert tr._es is None
+
+
+# --- the CSV: checked before training, and a write failure never costs the run -------------------------------------
+def _bad_paths(tmp_path):
+    (tmp_path / 'afile').write_text('x')
+    (tmp_path / 'adir').mkdir()
+    return [('afile/imp.csv', "can't write its log"),              # its folder would be a file
+            ('adir', 'is a folder'),                                # the name is a folder
+            ('/proc/fastinterp_no_such_dir/imp.csv', "can't write its log")]   # a folder that can't be created
+
+
+def test_bad_csv_paths_fail_before_training(tmp_path):
+    learn = tiny(path=tmp_path, n=400)
+    handler = signal.getsignal(signal.SIGINT)
+    for fname, msg in _bad_paths(tmp_path):
+        w0, opt = weights(learn), learn.opt
+        tr = ImportanceTracker(fname=fname, max_samples=100)
+        with pytest.raises(ArgumentError, match=msg):
+            quiet_fit(learn, 2, cbs=tr)
+        assert same_weights(w0, weights(learn)), fname   # not one step was taken
+        fct.test_eq(len(tr.history), 0)
+    fct.test_eq((tmp_path / 'afile').read_text(), 'x')
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_refuses_csvlogger_file(tmp_path):
+    learn = tiny(path=tmp_path, n=400)
+    w0 = weights(learn)
+    with pytest.raises(ArgumentError, match='is also written by CSVLogger'):
+        quiet_fit(learn, 1, cbs=[CSVLogger(), ImportanceTracker(fname='history.csv')])
+    assert same_weights(w0, weights(learn))
+    quiet_fit(learn, 1, cbs=[CSVLogger(), ImportanceTracker(fname='importance.csv', budget=None)])   # another name is fine
+    assert (tmp_path / 'history.csv').exists() and (tmp_path / 'importance.csv').exists()
+
+
+def test_csv_write_failure_mid_fit(tmp_path):
+    "The log's folder vanishes after epoch 0: one warning naming the file, the fit completes, the history is complete"
+    class RemoveFolder(Callback):
+        order = 60   # after the tracker has written epoch 0
+        def after_epoch(self):
+            if self.epoch == 0: shutil.rmtree(tmp_path / 'logs')
+    learn = tiny(path=tmp_path, n=400)
+    tr = ImportanceTracker(fname='logs/imp.csv', max_samples=100, budget=None)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        quiet_fit(learn, 3, cbs=[tr, RemoveFolder()])
+    msgs = tracker_warnings(w)
+    fct.test_eq(len(msgs), 1)
+    assert str(tmp_path / 'logs' / 'imp.csv') in msgs[0], msgs
+    assert all(issubclass(x.category, UserWarning) for x in w if 'ImportanceTracker' in str(x.message))
+    fct.test_eq(len(learn.recorder.values), 3)       # the fit completed
+    fct.test_eq(sorted(tr.history.epoch.unique()), [0, 1, 2])
+    fct.test_eq(len(tr.history), 3 * 5)
+
+
+# --- budget ------------------------------------------------------------------------------------------------------------
+def test_budget_none_tracks_everything():
+    learn = tiny(n=1000)
+    tr = ImportanceTracker(budget=None, max_samples=None)
+    quiet_fit(learn, 3, cbs=tr)
+    bl = tr.budget_log
+    fct.test_eq(list(bl.columns), ['fit', 'epoch', 'epoch_seconds', 'tracked', 'n_rows', 'tracker_seconds', 'reason'])
+    fct.test_eq(bl.epoch.tolist(), [0, 1, 2])
+    assert bl.tracked.all()
+    n = len(learn.dls.valid.dataset)
+    fct.test_eq(bl.n_rows.tolist(), [n] * 3)
+    fct.test_eq(tr.history.groupby('epoch').n_rows.first().tolist(), [n] * 3)
+    fct.test_eq(bl.reason.tolist(), [''] * 3)
+
+
+def test_tiny_budget_skips_and_reduces_but_tracks_last_epoch():
+    learn = tiny(n=2000)                              # 500 validation rows, more than the tracker's floor of 200
+    n = len(learn.dls.valid.dataset)
+    tr = ImportanceTracker(budget=1e-4)
+    quiet_fit(learn, 4, cbs=tr)
+    bl = tr.budget_log
+    fct.test_eq(bl.epoch.tolist(), [0, 1, 2, 3])    # every epoch is accounted for
+    early = bl[bl.epoch < 3]
+    # what the budget can't pay for is skipped or cut short, and the log says why
+    assert ((~early.tracked) | (early.n_rows < n)).all(), bl
+    assert early.reason.str.contains('budget').all(), bl
+    last = bl.iloc[-1]
+    assert last.tracked and 0 < last.n_rows < n, bl
+    assert 'last epoch' in last.reason or 'budget' in last.reason, bl
+    # the history holds exactly the tracked epochs, on the rows the log reports
+    fct.test_eq(sorted(tr.history.epoch.unique()), bl.epoch[bl.tracked].tolist())
+    fct.test_eq(tr.history.groupby('epoch').n_rows.first().tolist(), bl.n_rows[bl.tracked].tolist())
+
+
+# --- data ----------------------------------------------------------------------------------------------------------------
+def test_dataframe_as_dl_equals_test_dl():
+    "Issue 9: `dl=` a raw DataFrame with the target means `learn.dls.test_dl(df, with_labels=True)`, for the tracker too"
+    df = synth_df(300, seed=11)
+    hs = []
+    for as_frame in (True, False):
+        learn = tiny(n=400)
+        dl = df if as_frame else learn.dls.test_dl(df, with_labels=True)
+        tr = ImportanceTracker(dl=dl, max_samples=None, budget=None)
+        quiet_fit(learn, 2, cbs=tr)
+        hs.append(tr.history)
+    fct.test_eq(hs[0].n_rows.unique().tolist(), [300])
+    pd.testing.assert_frame_equal(hs[0], hs[1])
+
+
+def test_dataframe_without_target():
+    "Data passed as dl= that can't be scored is an error raised when the fit starts, before any weight changes"
+    learn = tiny(n=400)
+    w0 = [p.detach().clone() for p in learn.model.parameters()]
+    tr = ImportanceTracker(dl=synth_df(100, seed=1).drop(columns='y'), budget=None)
+    with pytest.raises(DataError, match=r"lacks the target column\(s\) \['y'\]"): quiet_fit(learn, 1, cbs=tr)
+    assert all(torch.equal(a, b) for a, b in zip(w0, learn.model.parameters()))
+    fct.test_eq(len(tr.history), 0); fct.test_eq(tr._es, None)
+
+
+def test_nan_targets_reported_before_training():
+    """NaN targets in the tracker's data can be seen when the fit starts: they are reported then (a DataError, or a
+    warning that the tracker stays idle), not after the first epoch has trained"""
+    class FirstBatch(Callback):
+        order = 0
+        def before_batch(self):
+            if self.training and self.iter == 0 and self.epoch == 0: at_first_batch.append(len(tracker_warnings(w)))
+    at_first_batch = []
+    df = synth_df(100, seed=1)
+    df.loc[[1, 2], 'y'] = np.nan
+    learn = tiny(n=400)
+    w0 = weights(learn)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        try: quiet_fit(learn, 2, cbs=[ImportanceTracker(dl=df, budget=None), FirstBatch()])
+        except DataError as e:
+            assert 'NaN' in str(e)
+            assert same_weights(w0, weights(learn))
+            return
+    msgs = tracker_warnings(w)
+    assert msgs and 'NaN' in msgs[0], msgs
+    assert at_first_batch and at_first_batch[0] >= 1, f'reported only after training started: {msgs}'
+
+
+def test_groups_auto():
+    "groups='auto' in the tracker: associated features are measured on the tracked rows and permuted together"
+    df = synth_df(600)
+    df['x0_twin'] = df['x0'] + 0.05 * np.random.default_rng(1).normal(size=len(df))
+    df['cat_a_copy'] = df['cat_a'].map({'a': 'low', 'b': 'mid', 'c': 'high'})
+    set_seed(0, reproducible=True)
+    dls = TabularDataLoaders.from_df(df, y_names='y', cat_names=['cat_a', 'noise_cat', 'cat_a_copy'],
+                                     cont_names=['x0', 'x1', 'noise_cont', 'x0_twin'], procs=[Categorify, FillMissing, Normalize],
+                                     valid_idx=list(range(400, 600)), bs=64, y_block=None)
+    learn = tabular_learner(dls, layers=[16])
+    tr = ImportanceTracker(groups='auto', budget=None)
+    quiet_fit(learn, 2, cbs=tr)
+    fct.test_eq(set(tr.history.feature), {'x0 & x0_twin', 'cat_a & cat_a_copy', 'x1', 'noise_cat', 'noise_cont'})
+    fct.test_eq(len(tr.history), 2 * 5)
+    fi = learn.feature_importance(groups='auto', n_repeats=1, seed=epoch_seed(0, 1), max_samples=2000)
+    last = tr.history[tr.history.epoch == 1].set_index('feature')
+    fct.test_close(last.loc[fi.feature, 'importance'].to_numpy(), fi.importance.to_numpy(), eps=1e-6)
+
+
+def test_rows_released_when_removed_or_setup_fails(tmp_path):
+    "The cached rows go when the tracker leaves its learner (after an interrupted fit), and when the fit fails to start"
+    class Stop(Callback):
+        def after_batch(self):
+            if self.epoch == 1: raise KeyboardInterrupt
+    learn = tiny(n=400)
+    tr = ImportanceTracker(budget=None)
+    learn.add_cb(tr)
+    with pytest.raises(KeyboardInterrupt): quiet_fit(learn, 3, cbs=Stop())
+    assert tr._es is not None                      # no callback runs after a KeyboardInterrupt raised in Python
+    learn.remove_cb(tr)
+    fct.test_eq(tr._es, None)
+    (tmp_path/'file').write_text('x')
+    tr2 = ImportanceTracker(fname=tmp_path/'file'/'log.csv', budget=None)
+    with pytest.raises(ArgumentError): quiet_fit(learn, 1, cbs=tr2)
+    fct.test_eq(tr2._es, None)

@@ -1,4 +1,4 @@
-"Permutation importance: ground truth, agreement with scikit-learn, reproducibility, no side effects, bad input."
+"Permutation importance: ground truth, agreement with scikit-learn, reproducibility, no side effects, bad input, plot."
 import random
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
@@ -6,20 +6,15 @@ from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.inspection import permutation_importance as sk_permutation_importance
 from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, Normalize, accuracy, rmse, error_rate
-from fastai.metrics import AccumMetric
 from fastinterp.all import *
-from fastinterp.core import build_cache
-from fastinterp.synth import synth_df, synth_learner
-
-SIGNAL, NOISE = {'x0', 'x1', 'cat_a'}, ['noise_cont', 'noise_cat']
-
-
-def _imp(fi): return fi.set_index('feature')['importance']
+from fastinterp.synth import synth_df
+from helpers import SIGNAL, NOISE, imp as _imp
 
 
 # --- ground truth ---------------------------------------------------------------------------------------------------
 def test_regression_loss_ground_truth(reg_learn):
     fi = reg_learn.feature_importance(seed=0)
+    fct.test_eq(list(fi.columns), ['feature', 'importance', 'std', 'ci_low', 'ci_high'])
     fct.test_eq(set(fi.feature[:3]), SIGNAL)
     imp = _imp(fi)
     assert imp[NOISE].abs().max() < 0.05 * imp['x0']
@@ -28,7 +23,11 @@ def test_regression_loss_ground_truth(reg_learn):
     fct.test_close(imp['x1'], 2.0, eps=0.5)
     # the baseline is the exact full-set loss, as fastai's validate reports it
     with reg_learn.no_bar(): fct.test_close(fi.attrs['baseline'], reg_learn.validate()[0], eps=1e-4)
-    assert (fi.ci_low <= fi.importance).all() and (fi.importance <= fi.ci_high).all()
+    # the interval is informative: it excludes 0 for every signal feature, and is narrower than the effect
+    ci = fi.set_index('feature')
+    assert (ci.loc[list(SIGNAL), 'ci_low'] > 0).all(), ci
+    assert ((ci.ci_high - ci.ci_low) > 0).all()
+    fct.test_eq(fi.attrs['interval'], '95%, validation rows as a sample')
 
 
 def test_classification_accuracy_ground_truth(clf_learn):
@@ -38,6 +37,7 @@ def test_classification_accuracy_ground_truth(clf_learn):
     imp = _imp(fi)
     assert imp['x0'] > 0.2 and imp[NOISE].abs().max() < 0.03
     assert fi[['ci_low', 'ci_high']].isna().all().all()   # full-set metric: no per-row interval
+    fct.test_eq(fi.attrs['interval'], None)
     # error_rate is lower-is-better: same importances, in its own units
     fe = clf_learn.feature_importance(metric=error_rate, seed=0)
     fct.test_eq(fe.attrs['higher_is_better'], False)
@@ -66,15 +66,15 @@ class _TabularModelEstimator(BaseEstimator, RegressorMixin):
 
 
 def test_agrees_with_sklearn(reg_learn):
-    cache = build_cache(reg_learn)
-    cats, conts = cache.xs
+    es = reg_learn.eval_set()
+    cats, conts = es.xs
     X = torch.cat([cats.float(), conts], 1).numpy()
-    y = cache.ys[0].view(-1).numpy()
+    y = es.ys[0].view(-1).numpy()
     est = _TabularModelEstimator(reg_learn.model, cats.shape[1])
     sk = sk_permutation_importance(est, X, y, scoring='neg_mean_squared_error', n_repeats=10, random_state=0)
     names = list(reg_learn.dls.cat_names) + list(reg_learn.dls.cont_names)
     sk_imp = pd.Series(sk.importances_mean, index=names)
-    ours = _imp(reg_learn.feature_importance(n_repeats=10, seed=0))[names]
+    ours = _imp(reg_learn.feature_importance(es, n_repeats=10, seed=0))[names]
     rho = spearmanr(sk_imp.values, ours.values).statistic
     assert rho > 0.85, (rho, sk_imp, ours)
     # same units (increase in MSE): the signal features agree within a few percent
@@ -84,12 +84,14 @@ def test_agrees_with_sklearn(reg_learn):
 
 # --- reproducibility -------------------------------------------------------------------------------------------------
 def test_seed_reproducible(reg_learn):
-    a = reg_learn.feature_importance(n_repeats=2, seed=3)
-    b = reg_learn.feature_importance(n_repeats=2, seed=3)
-    c = reg_learn.feature_importance(n_repeats=2, seed=4)
-    pd.testing.assert_frame_equal(a, b)
-    np.testing.assert_array_equal(a.attrs['importances'], b.attrs['importances'])
-    assert not np.array_equal(a.attrs['importances'], c.attrs['importances'])
+    a = reg_learn.feature_importance(n_repeats=2, seed=3, details=True)
+    b = reg_learn.feature_importance(n_repeats=2, seed=3, details=True)
+    c = reg_learn.feature_importance(n_repeats=2, seed=4, details=True)
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    np.testing.assert_array_equal(a.importances, b.importances)
+    assert not np.array_equal(a.importances, c.importances)
+    fct.test_eq(a.importances.shape, (5, 2))
+    np.testing.assert_allclose(a.importances.mean(1), a.frame.importance.to_numpy())   # in the table's order
     d = reg_learn.feature_importance(n_repeats=2)   # no seed: one is drawn and reported
     e = reg_learn.feature_importance(n_repeats=2, seed=d.attrs['seed'])
     pd.testing.assert_frame_equal(d, e)
@@ -107,6 +109,19 @@ def test_max_samples(reg_learn):
     fct.test_eq(reg_learn.feature_importance(max_samples=100, n_repeats=1, seed=0).attrs['n_rows'], 100)
     fct.test_eq(reg_learn.feature_importance(max_samples=0.5, n_repeats=1, seed=0).attrs['n_rows'], round(n/2))
     fct.test_eq(reg_learn.feature_importance(max_samples=10**6, n_repeats=1, seed=0).attrs['n_rows'], n)
+    r = reg_learn.feature_importance(max_samples=100, n_repeats=1, seed=0, details=True)
+    fct.test_eq(len(r.rows), 100)
+    assert (np.diff(r.rows) > 0).all() and r.rows.max() < n
+
+
+def test_eval_set_reused(reg_learn):
+    "An EvalSet read once gives what the same rows give through the DataLoader"
+    es = reg_learn.eval_set()
+    pd.testing.assert_frame_equal(reg_learn.feature_importance(es, n_repeats=2, seed=0),
+                                  reg_learn.feature_importance(n_repeats=2, seed=0))
+    sub = reg_learn.eval_set(max_samples=120, seed=2)
+    fct.test_eq(len(sub), 120)
+    fct.test_eq(reg_learn.feature_importance(sub, n_repeats=1, seed=0).attrs['n_rows'], 120)
 
 
 # --- groups and FillMissing -------------------------------------------------------------------------------------------
@@ -117,15 +132,18 @@ def test_groups(reg_learn):
     # jointly shuffled, x0 and x1 cost at least what each costs alone (independent features: about the sum)
     fct.test_close(imp['pair'], single['x0'] + single['x1'], eps=0.15 * imp['pair'])
     assert abs(imp['noise']) < 0.05
-    with pytest.raises(KeyError, match=r"unknown feature\(s\) \['nope'\]; valid names are"):
+    with pytest.raises(ArgumentError, match=r"Unknown feature 'nope' in group 'g'.*Valid features"):
         reg_learn.feature_importance(groups={'g': ['x0', 'nope']})
+    with pytest.raises(ArgumentError, match="is in groups"):
+        reg_learn.feature_importance(groups={'g': ['x0'], 'h': ['x0', 'x1']})
+    with pytest.raises(ArgumentError, match="is empty"): reg_learn.feature_importance(groups={'g': []})
 
 
 def test_fill_missing_indicator_joins_parent(na_learn):
     assert 'x1_na' in na_learn.dls.cat_names
-    fi = na_learn.feature_importance(seed=0)
-    fct.test_eq(sorted(fi.feature), sorted(['x0', 'x1', 'noise_cont', 'cat_a', 'noise_cat']))
-    cols = fi.attrs['columns']['x1']
+    r = na_learn.feature_importance(seed=0, details=True)
+    fct.test_eq(sorted(r.frame.feature), sorted(['x0', 'x1', 'noise_cont', 'cat_a', 'noise_cat']))
+    cols = r.features['x1']
     fct.test_eq(sorted(cols), [(0, na_learn.dls.cat_names.index('x1_na')), (1, na_learn.dls.cont_names.index('x1'))])
 
 
@@ -152,6 +170,7 @@ def _generic_learner(two_inputs=False):
         def forward(self, a, b): return self.lin(torch.cat([a, b], 1))
     if two_inputs: ds, model = [(x[:2], x[2:], y) for x, y in zip(X, Y)], Two()
     else: ds, model = list(zip(X, Y)), torch.nn.Linear(4, 1)
+    torch.manual_seed(0)
     dls = DataLoaders(DataLoader(ds[:450], bs=50, shuffle=True), DataLoader(ds[450:], bs=50))
     if two_inputs: dls.n_inp = 2
     learn = Learner(dls, model, loss_func=MSELossFlat(), lr=0.1)
@@ -166,7 +185,8 @@ def test_generic_learner_one_input():
     fi = learn.feature_importance(names=['a', 'b', 'c', 'd'], seed=0, n_repeats=3)
     fct.test_eq(list(fi.feature[:2]), ['a', 'd'])
     fct.test_close(_imp(fi)['a'], 2 * 9, eps=4)   # E[(3x - 3x')^2] = 18
-    with pytest.raises(ValueError, match='one name per column'): learn.feature_importance(names=['a'])
+    with pytest.raises(ArgumentError, match='one name per column'): learn.feature_importance(names=['a'])
+    with pytest.raises(ArgumentError, match='duplicates'): learn.feature_importance(names=['a', 'a', 'b', 'c'])
 
 
 def test_generic_learner_two_inputs():
@@ -182,22 +202,25 @@ def test_no_side_effects(reg_learn):
     items = learn.dls.valid.items.copy()
     state = {k: v.clone() for k, v in learn.model.state_dict().items()}
     learn.model.train(); learn.model.bn_cont.eval()   # a mixed mode, as when a user freezes BatchNorm
-    modes = [m.training for m in learn.model.modules()]
-    loss_red = learn.loss_func.reduction
-    dl_rng = learn.dls.valid.rng.getstate()
-    random.seed(1); np.random.seed(1); torch.manual_seed(1)
-    rng = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state().clone()
-    learn.feature_importance(n_repeats=2, max_samples=0.5, groups={'g': ['x0', 'x1']})
-    learn.feature_importance(metric=rmse, n_repeats=1, seed=0)
-    fct.test_eq(random.getstate(), rng[0])
-    np.testing.assert_array_equal(np.random.get_state()[1], rng[1])
-    assert torch.equal(torch.get_rng_state(), rng[2])
-    pd.testing.assert_frame_equal(learn.dls.valid.items, items)
-    fct.test_eq(learn.dls.valid.rng.getstate(), dl_rng)
-    for k, v in learn.model.state_dict().items(): assert torch.equal(v, state[k]), k
-    fct.test_eq([m.training for m in learn.model.modules()], modes)
-    fct.test_eq(learn.loss_func.reduction, loss_red)
-    learn.model.eval()
+    try:
+        modes = [m.training for m in learn.model.modules()]
+        loss_red = learn.loss_func.reduction
+        dl_rng = learn.dls.valid.rng.getstate()
+        random.seed(1); np.random.seed(1); torch.manual_seed(1)
+        rng = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state().clone()
+        learn.feature_importance(n_repeats=2, max_samples=0.5, groups={'g': ['x0', 'x1']})
+        learn.feature_importance(metric=rmse, n_repeats=1, seed=0)
+        learn.feature_importance(valid_df := synth_df(300, seed=9), n_repeats=1, seed=0)
+        fct.test_eq(random.getstate(), rng[0])
+        np.testing.assert_array_equal(np.random.get_state()[1], rng[1])
+        assert torch.equal(torch.get_rng_state(), rng[2])
+        pd.testing.assert_frame_equal(learn.dls.valid.items, items)
+        pd.testing.assert_frame_equal(valid_df, synth_df(300, seed=9))
+        fct.test_eq(learn.dls.valid.rng.getstate(), dl_rng)
+        for k, v in learn.model.state_dict().items(): assert torch.equal(v, state[k]), k
+        fct.test_eq([m.training for m in learn.model.modules()], modes)
+        fct.test_eq(learn.loss_func.reduction, loss_red)
+    finally: learn.model.eval()
 
 
 def test_no_bar_is_silent(reg_learn, capsys):
@@ -208,19 +231,24 @@ def test_no_bar_is_silent(reg_learn, capsys):
 # --- bad input -------------------------------------------------------------------------------------------------------
 def test_bad_arguments(reg_learn):
     for n in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match='n_repeats must be a positive int'): reg_learn.feature_importance(n_repeats=n)
-    for m in (0.0, 1.5, -0.2):
-        with pytest.raises(ValueError, match=r'fraction outside \(0, 1\]'): reg_learn.feature_importance(max_samples=m)
-    with pytest.raises(ValueError, match='at least 1 row'): reg_learn.feature_importance(max_samples=0)
-    with pytest.raises(TypeError, match='max_samples must be an int'): reg_learn.feature_importance(max_samples='all')
-    with pytest.raises(TypeError, match='groups must be a dict'): reg_learn.feature_importance(groups=['x0'])
-    with pytest.raises(TypeError, match='metric must be'): reg_learn.feature_importance(metric='rmse')
+        with pytest.raises(ArgumentError, match='n_repeats must be a positive int'): reg_learn.feature_importance(n_repeats=n)
+    for m in (0.0, 1.5, -0.2, 0, 'all', True):
+        with pytest.raises(ArgumentError, match=r'max_samples must be None \(every row\), an int number of rows >= 1 or a float fraction in \(0, 1\]'):
+            reg_learn.feature_importance(max_samples=m)
+    with pytest.raises(ArgumentError, match='groups must be a dict'): reg_learn.feature_importance(groups=['x0'])
+    with pytest.raises(ArgumentError, match='metric must be'): reg_learn.feature_importance(metric='rmse')
+    with pytest.raises(ArgumentError, match='threshold must be a number in'):
+        reg_learn.feature_importance(groups='auto', threshold=1.5)
+    # one family of exceptions, that old `except ValueError` / `except TypeError` code still catches
+    assert issubclass(ArgumentError, ValueError) and issubclass(ArgumentError, TypeError)
+    assert issubclass(ArgumentError, FastinterpError) and issubclass(DataError, FastinterpError)
+    assert issubclass(DataError, ValueError)
 
 
 def test_failing_metric_names_the_problem(reg_learn):
     def needs_labels(preds, targs): return (preds.argmax(1) == targs.long().view(-1)).float().mean() + targs.foo
-    with pytest.raises(ValueError, match=r"metric 'needs_labels' failed on the model's predictions \(shape \(500, 1\)"):
-        reg_learn.feature_importance(metric=needs_labels)
+    with pytest.raises(ArgumentError, match=r"metric 'needs_labels' failed on the model's predictions \(shape \(500, 1\)"):
+        reg_learn.feature_importance(metric=needs_labels, higher_is_better=True)
 
 
 def test_empty_validation_set():
@@ -228,12 +256,12 @@ def test_empty_validation_set():
     dls = TabularDataLoaders.from_df(df, y_names='y', cat_names=['cat_a'], cont_names=['x0'], procs=[Categorify, Normalize],
                                      valid_idx=[], bs=64)
     learn = tabular_learner(dls, layers=[8])
-    with pytest.raises(ValueError, match=r'no validation data .* Pass `dl=`'): learn.feature_importance()
+    with pytest.raises(DataError, match=r'no validation data .* Pass `dl=`'): learn.feature_importance()
 
 
 def test_unlabelled_dl(reg_learn):
     dl = reg_learn.dls.test_dl(synth_df(50, seed=5).drop(columns='y'))
-    with pytest.raises(ValueError, match=r'no targets.*with_labels=True'): reg_learn.feature_importance(dl=dl)
+    with pytest.raises(DataError, match=r'no targets.*with_labels=True'): reg_learn.feature_importance(dl=dl)
     fi = reg_learn.feature_importance(dl=reg_learn.dls.test_dl(synth_df(300, seed=5), with_labels=True), seed=0)
     fct.test_eq(fi.attrs['n_rows'], 300)
 
@@ -244,7 +272,24 @@ def test_plot_importance(reg_learn):
     ax = plot_importance(fi, top_k=3)
     fct.test_eq(len(ax.patches), 3)
     fct.test_eq(ax.get_yticklabels()[-1].get_text(), fi.feature[0])
+    fct.test_close([p.get_width() for p in ax.patches], fi.importance[:3][::-1].to_numpy(), eps=1e-12)
     assert 'mse' in ax.get_xlabel().lower() or 'loss' in ax.get_xlabel().lower()
-    ax = plot_importance(fi, error='ci')
-    fct.test_eq(len(ax.patches), len(fi))
-    with pytest.raises(ValueError, match='missing columns'): plot_importance(fi.drop(columns='importance'))
+    with pytest.raises(ArgumentError, match=r"without the columns \['importance'\]"): plot_importance(fi.drop(columns='importance'))
+    with pytest.raises(ArgumentError, match="error must be"): plot_importance(fi, error='sem')
+
+
+@pytest.mark.parametrize('error', ['ci', 'std'])
+def test_plot_importance_error_bars(reg_learn, error):
+    "The error bars reach exactly ci_low..ci_high (error='ci') or importance -/+ std (error='std'), bar by bar"
+    fi = reg_learn.feature_importance(n_repeats=3, seed=0, details=True)
+    ax = plot_importance(fi, error=error)   # a Result works as well as its frame
+    d = fi.frame.iloc[::-1]                 # most important on top: the last bar drawn
+    lo, hi = (d.ci_low, d.ci_high) if error == 'ci' else (d.importance - d['std'], d.importance + d['std'])
+    from matplotlib.container import ErrorbarContainer
+    eb = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    fct.test_eq(len(eb), 1)
+    segs = eb[0].lines[2][0].get_segments()
+    fct.test_eq(len(segs), len(fi.frame))
+    fct.test_close(np.array([s[:, 0].min() for s in segs]), lo.to_numpy(), eps=1e-9)
+    fct.test_close(np.array([s[:, 0].max() for s in segs]), hi.to_numpy(), eps=1e-9)
+    fct.test_close(np.array([s[0, 1] for s in segs]), np.arange(len(fi.frame)), eps=1e-12)   # bar k's y position

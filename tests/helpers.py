@@ -1,0 +1,64 @@
+"Small helpers the test modules share (fixtures live in conftest.py)."
+import copy, random
+import numpy as np, pandas as pd, torch
+from fastai.tabular.all import tabular_learner, tabular_config, rmse, set_seed
+from fastinterp.synth import synth_dls, synth_df
+
+SIGNAL, NOISE = {'x0', 'x1', 'cat_a'}, ['noise_cont', 'noise_cat']
+FEATURES = SIGNAL | set(NOISE)
+
+
+def imp(fi):
+    "importance by feature"
+    return fi.set_index('feature')['importance']
+
+
+def valid_df(learn, n=2000, **kw):
+    "The raw validation rows a synth learner was built from (`synth_df(n, **kw)` with the same arguments)"
+    return synth_df(n, **kw).loc[learn.dls.valid.dataset.items.index]
+
+
+def rng_states():
+    return random.getstate(), np.random.get_state(), torch.get_rng_state().clone()
+
+
+def same_rng(a, b):
+    return (a[0] == b[0] and a[1][0] == b[1][0] and np.array_equal(a[1][1], b[1][1]) and a[1][2:] == b[1][2:]
+            and torch.equal(a[2], b[2]))
+
+
+def tiny(seed=0, n=800, path=None, dropout=False, **kw):
+    "A small untrained TabularLearner on `synth_df` (with dropout if asked, so any use of the global RNG shows)"
+    set_seed(seed, reproducible=True)
+    if dropout: kw['config'] = tabular_config(ps=0.2, embed_p=0.1)
+    learn = tabular_learner(synth_dls(n=n, seed=seed, bs=64), layers=[16, 8], metrics=rmse, **kw)
+    if path is not None: learn.path = path
+    return learn
+
+
+def quiet_fit(learn, n_epoch=2, lr=1e-2, **kw):
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n_epoch, lr, **kw)
+
+
+def weights(learn):
+    return {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def fresh_copy(learn, layers=(64, 32), **kw):
+    "A new TabularLearner on the same DataLoaders with a copy of `learn`'s weights: safe to add callbacks to"
+    new = tabular_learner(learn.dls, layers=list(layers), metrics=rmse, **kw)
+    new.model.load_state_dict(copy.deepcopy(learn.model.state_dict()))
+    new.model.eval()
+    return new
+
+
+def brute_force_preds(learn, df, values):
+    "Set raw column(s) of a copy of `df`, process with test_dl and predict with get_preds: the slow reference"
+    d = df.copy()
+    for f, v in values.items(): d[f] = v
+    with learn.no_bar(): preds, _ = learn.get_preds(dl=learn.dls.test_dl(d))
+    return preds.double().numpy()
