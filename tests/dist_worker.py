@@ -28,6 +28,8 @@ def analyses(learn, dl, df):
         'ale': lambda: learn.ale('x0', dl=dl, bins=10, seed=0),
         'corr': lambda: learn.feature_correlation(dl, seed=0),
         'interactions': lambda: learn.feature_interactions(dl=dl, max_samples=40, top_k=3, seed=0, details=True),
+        'explain': lambda: learn.explain(df.drop(columns='y').iloc[:150], background=df.iloc[150:180], exact=False, n_samples=4,
+                                         seed=5, details=True),
     }
 
 
