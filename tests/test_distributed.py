@@ -143,7 +143,7 @@ def test_tracker_under_ddp(run):
     kw = dist_worker.TRACKER
     for e, state in enumerate(t0['states']):
         learn.model.load_state_dict(state)
-        scorer, es, feats = importance_setup(learn, learn.dls.valid, max_samples=kw['max_samples'], seed=kw['seed'])
+        scorer, es, feats, _, _ = importance_setup(learn, learn.dls.valid, max_samples=kw['max_samples'], seed=kw['seed'])
         fi, base, _ = compute_importance(learn.model, es, scorer, feats, kw['n_repeats'], epoch_seed(kw['seed'], e))
         h = t0['history'][t0['history'].epoch == e].sort_values('feature')
         fi = fi.sort_values('feature')
