@@ -127,10 +127,19 @@ def test_large_seeds_work(reg_learn):
 
 
 @pytest.mark.parametrize('name', list(ANALYSES))
-@pytest.mark.parametrize('bs', [None, '8', 2.5, 0, True])
+@pytest.mark.parametrize('bs', ['8', 2.5, 0, True])
 def test_bad_bs(reg_learn, name, bs):
     with pytest.raises(ArgumentError, match='bs must be a positive int'):
         ANALYSES[name](reg_learn, bs=bs, seed=0)
+
+
+def test_default_bs():
+    "bs=None: 8192 rows for tabular data; 4x the DataLoader's batch size for anything else (an image or a text is big)"
+    from fastinterp.evalset import rows_per_pass
+    from types import SimpleNamespace as NS
+    fct.test_eq(rows_per_pass(NS(is_tabular=True, dl=NS(bs=64))), 8192)
+    fct.test_eq(rows_per_pass(NS(is_tabular=False, dl=NS(bs=32))), 128)
+    fct.test_eq(rows_per_pass(NS(is_tabular=False, dl=NS(bs=32)), 7), 7)
 
 
 def test_ale_bins(reg_learn):
