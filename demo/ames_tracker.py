@@ -28,7 +28,7 @@ def run_tracker_demo(out_dir='out',  # Folder for the PNG and the CSVs (created 
     out = Path(out_dir).resolve(); out.mkdir(parents=True, exist_ok=True)
     learn = ames_learner(seed=seed)
     # defaults: one shuffle per feature on (here all) 586 validation rows
-    tracker = ImportanceTracker(fname=out/'ames_importance_history.csv', seed=seed)
+    tracker = ImportanceTracker(fname=out/'ames_importance_history.csv', seed=seed, append=False)   # a fresh log per run
     learn.add_cb(tracker)                  # stays attached: `tracker.learn` is the trained learner
     start = time.perf_counter()
     with ExitStack() as stack:
