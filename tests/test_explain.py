@@ -339,8 +339,10 @@ def test_text_bad_input(text_learn, monkeypatch):
         text_learn.explain("")
     with pytest.raises(ArgumentError, match='The text is empty'):
         text_learn.explain("   ")
-    with pytest.raises(ArgumentError, match='one text as a str'):
-        text_learn.explain(["a", "b"])
+    with pytest.raises(ArgumentError, match=r'Expected a text \(str\) or a list of texts, got int'):
+        text_learn.explain(3)
+    with pytest.raises(ArgumentError, match='Text 1 of the list is empty'):
+        text_learn.explain(["a", ""])
     with pytest.raises(ArgumentError, match=r"Unknown target 'medium'.*\['neg', 'pos'\]"):
         text_learn.explain(SENT, target='medium')
     with pytest.raises(ArgumentError, match='n_steps must be an int of at least 2'):

@@ -1,0 +1,312 @@
+"`learn.explain(text)` for texts longer than the model's seq_len, and for lists of texts (nbs/15_explain_text)."
+import copy, json, pickle, random
+import numpy as np, pandas as pd, pytest, torch
+import fastcore.test as fct
+from torch import Tensor
+from fastinterp.all import *
+from fastinterp.checks import ArgumentError
+from fastinterp.synth import synth_text_learner, TEXT_FILLER
+from fastinterp.explain_text import embedding_layer, ChunkedEmbeddingSub, default_internal_batch_size
+from fastinterp.guard import eval_mode
+from fastinterp.outputs import activation, output_fn
+from fastinterp.results import Result
+
+
+@pytest.fixture(scope='module')
+def tl():
+    "Tiny AWD_LSTM (seq_len/bptt 16, so any text over 16 tokens is read in chunks): 'pos' exactly when 'family' is in the text"
+    return synth_text_learner()
+
+
+def long_text(n_words=300, seed=1, trigger_at=150, trigger='family'):
+    rng = np.random.default_rng(seed)
+    w = list(rng.choice(TEXT_FILLER, n_words))
+    if trigger_at is not None: w.insert(trigger_at, trigger)
+    return ' '.join(w)
+
+
+def ids_of(learn, text):
+    return learn.dls.test_dl([text]).one_batch()[0].as_subclass(Tensor)
+
+
+def one_pass_ig(learn, text, target=1, n_steps=50, first_pooled=0):
+    """Reference: captum's IntegratedGradients on a function that runs the AWD_LSTM once over the whole text's
+    embeddings (`from_embeds=True`: no SentenceEncoder, no chunks, no hooks), then the classifier head on the
+    outputs from `first_pooled` on (what SentenceEncoder keeps when the text is longer than `max_len`)"""
+    import captum.attr as ca
+    m = learn.model
+    enc, head = m[0], m[1]
+    ids = ids_of(learn, text)
+    layer = embedding_layer(m, ids)
+    with eval_mode(m), torch.no_grad():
+        real, base = layer(ids), layer(torch.ones_like(ids))
+    mask = (ids == enc.pad_idx)[:, first_pooled:]
+    def f(e):
+        enc.module.reset()
+        out = enc.module(e, from_embeds=True)[:, first_pooled:]
+        return torch.softmax(head((out, mask.expand(len(e), -1)))[0].float(), -1)
+    try:
+        with eval_mode(m), torch.backends.cudnn.flags(enabled=False):
+            a = ca.IntegratedGradients(f).attribute(real, baselines=base, target=target, n_steps=n_steps)
+    finally: m.reset()
+    return a.sum(-1)[0].double().numpy()
+
+
+def n_chunks(learn, text):
+    ids, calls = ids_of(learn, text), []
+    layer = embedding_layer(learn.model, ids)
+    h = layer.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[1]))
+    try:
+        with eval_mode(learn.model), torch.no_grad(): learn.model.reset(); learn.model(ids)
+    finally: h.remove(); learn.model.reset()
+    return len(calls), ids.shape[1]
+
+
+@pytest.mark.parametrize('ibs', [None, 7])
+def test_text_short_equals_one_pass(tl, ibs):
+    for s in ['the patient was seen by family today', 'Family rested well after lunch.', 'family family nurse']:
+        e = tl.explain(s, internal_batch_size=ibs)
+        fct.test_close(e.attribution.to_numpy(), one_pass_ig(tl, s), eps=1e-6)
+
+
+def test_text_long_equals_one_pass(tl):
+    t = long_text()
+    k, n = n_chunks(tl, t)
+    assert n == 302 and k == 19                  # 19 chunks of <= 16 tokens
+    e = tl.explain(t)
+    fct.test_eq(len(e), n)
+    gap = e.attrs['prediction'] - e.attrs['base_value']
+    assert e.attrs['convergence_delta'] < 0.02 * abs(gap), e.attrs     # completeness, to 2% of f(x)-f(baseline)
+    fct.test_close(e.attrs['base_value'] + e.attribution.sum(), e.attrs['prediction'], eps=0.02 * abs(gap))
+    ref = one_pass_ig(tl, t)
+    fct.test_close(e.attribution.to_numpy(), ref, eps=1e-6)
+    # fastai's truncated gradient differs from the one-pass integral, and misses part of f(x)-f(baseline)
+    nc = tl.explain(t, carry_grad=False)
+    assert np.abs(nc.attribution.to_numpy() - ref).max() > 1e-5
+    assert nc.attrs['convergence_delta'] > e.attrs['convergence_delta']
+    fct.test_eq(nc.attrs['carry_grad'], False)
+
+
+def test_text_steps_per_pass_change_nothing(tl):
+    t = long_text(120, seed=3, trigger_at=60)
+    a = tl.explain(t, n_steps=12, internal_batch_size=1, details=True)
+    b = tl.explain(t, n_steps=12, details=True)
+    fct.test_eq(b.internal_batch_size.tolist(), [default_internal_batch_size(len(b.frame), 12)])
+    fct.test_eq(a.internal_batch_size.tolist(), [1])
+    fct.test_close(a.frame.attribution.to_numpy(), b.frame.attribution.to_numpy(), eps=1e-6)
+
+
+@pytest.mark.parametrize('pos', [5, 150, 290])
+def test_text_long_trigger_top(tl, pos):
+    t = long_text(300, seed=pos, trigger_at=pos)
+    e = tl.explain(t)
+    fct.test_eq(e.attrs['target'], 'pos')
+    top = e.attribution.abs().idxmax()
+    fct.test_eq(e.token[top], 'family')
+    fct.test_eq(top, pos + 1)                    # after xxbos
+    assert e.attribution[top] > 10 * e.attribution.drop(top).abs().max()
+
+
+@pytest.mark.parametrize('n_words,max_len', [(300, 64), (100, 48)])
+def test_text_max_len_tokens_are_credited(tl, n_words, max_len):
+    "Tokens before the last max_len are not pooled; with the carried gradient they still get their share"
+    t = long_text(n_words, seed=2, trigger_at=n_words // 2)
+    enc = tl.model[0]
+    ml = enc.max_len
+    try:
+        enc.max_len = max_len
+        c = tl.explain(t, n_steps=20)
+        n = tl.explain(t, n_steps=20, carry_grad=False)
+    finally: enc.max_len = ml
+    sl = n_words + 2
+    fp = next(i for i in range(0, sl, enc.bptt) if sl - i <= max_len)
+    assert fp > n_words // 2                              # the trigger is outside the pooled window
+    ref = one_pass_ig(tl, t, n_steps=20, first_pooled=fp)
+    fct.test_close(c.attribution.to_numpy(), ref, eps=1e-6)
+    assert (c.attribution[:fp] != 0).all()
+    assert (n.attribution[:fp] == 0).all()                # fastai's truncated gradient: exactly 0
+    assert np.abs(n.attribution.to_numpy() - ref).max() > 1e-6
+    if n_words == 100:                                    # here the early tokens' share is large enough to see
+        early = c.attribution[:fp].sum()
+        assert abs(early) > 1e-3
+        assert c.attrs['convergence_delta'] < 0.1 * n.attrs['convergence_delta']   # completeness needs them
+
+
+def test_text_list_consistent(tl):
+    texts = ['the nurse saw the family', long_text(), 'no new pain reported']
+    many = tl.explain(texts, target='neg')
+    fct.test_eq(list(many.columns), ['text', 'position', 'token', 'attribution', 'special', 'known', 'target', 'prediction',
+                                     'base_value', 'convergence_delta'])
+    fct.test_eq(sorted(many.text.unique()), [0, 1, 2])
+    for i, t in enumerate(texts):
+        one = tl.explain(t, target='neg')
+        part = many[many.text == i].reset_index(drop=True)
+        fct.test_eq(list(part.token), list(one.token))
+        fct.test_eq(part.position.tolist(), list(range(len(one))))
+        fct.test_eq(list(part.special), list(one.special))
+        fct.test_eq(list(part.known), list(one.known))
+        fct.test_close(part.attribution.to_numpy(), one.attribution.to_numpy(), eps=1e-9)
+        for c in ('target', 'prediction', 'base_value', 'convergence_delta'):
+            assert (part[c] == one.attrs[c]).all(), c
+    # default target: the positive class for every text, also those predicted 'neg'
+    d = tl.explain(['no new pain reported', 'the family'])
+    fct.test_eq(list(d.groupby('text').target.first()), ['pos', 'pos'])
+    assert d[d.text == 0].prediction.iloc[0] < 0.5
+    # a tuple, a Series and an array of texts work the same
+    s = tl.explain(pd.Series(['the family', 'no pain'], index=[10, 20]))
+    fct.test_eq(sorted(s.text.unique()), [0, 1])
+    pd.testing.assert_frame_equal(tl.explain(('the family', 'no pain')), s)
+    pd.testing.assert_frame_equal(tl.explain(np.array(['the family', 'no pain'])), s)
+    one = tl.explain(['the family'])
+    fct.test_eq(list(one.columns[:2]), ['text', 'position'])     # a list of one text is still a list
+
+
+def test_text_list_frame_is_plain(tl):
+    many = tl.explain(['the family', long_text(40, trigger_at=None)])
+    for df in (many, tl.explain('the family')):
+        json.dumps(df.attrs)
+        fct.test_eq(df.attrs['analysis'], 'explain_text')
+        c = copy.deepcopy(df)
+        fct.test_eq(c.attrs, df.attrs)
+        pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(df)), df)
+    both = pd.concat([many, many])
+    fct.test_eq(len(both), 2 * len(many))
+    g = many.groupby('text').agg(n=('token', 'size'), delta=('convergence_delta', 'first'), total=('attribution', 'sum'))
+    fct.test_eq(g.n.tolist(), [3, 41])
+    json.loads(many.to_json(orient='records'))
+    sub = many[many.special]
+    fct.test_eq(sub.attrs, many.attrs)
+
+
+def test_text_details(tl):
+    texts = ['the family', long_text(50, trigger_at=None)]
+    r = tl.explain(texts, details=True)
+    assert isinstance(r, Result)
+    fct.test_eq(len(r.attributions), 2)
+    fct.test_eq(len(r.ids[1]), 51)
+    fct.test_eq(r.ids[1].tolist(), ids_of(tl, texts[1])[0].tolist())
+    for i in range(2):
+        part = r.frame[r.frame.text == i]
+        fct.test_eq(r.attributions[i], part.attribution.to_numpy())
+        fct.test_eq(r.prediction[i], part.prediction.iloc[0])
+        fct.test_eq(r.convergence_delta[i], part.convergence_delta.iloc[0])
+    fct.test_eq(r.target.tolist(), [1, 1])
+    fct.test_eq(r.internal_batch_size.tolist(), [50, 40])
+    fct.test_eq(explanation_html(r, text=1, as_str=True).count('<span'), 51)
+
+
+def _n_hooks(m):
+    return sum(len(x._forward_hooks) + len(x._forward_pre_hooks) for x in m.modules())
+
+
+def _state(learn):
+    m = learn.model
+    return dict(modes=[x.training for x in m.modules()],
+                flags=(torch.backends.cudnn.enabled, torch.backends.mkldnn.enabled),
+                sd={k: v.clone() for k, v in m.state_dict().items()},
+                grads=[None if p.grad is None else p.grad.clone() for p in m.parameters()],
+                hooks=_n_hooks(m), grad_mode=torch.is_grad_enabled())
+
+
+def _same_state(a, b):
+    fct.test_eq(a['modes'], b['modes'])
+    fct.test_eq(a['flags'], b['flags'])
+    fct.test_eq(a['hooks'], b['hooks'])
+    fct.test_eq(a['grad_mode'], b['grad_mode'])
+    for k in a['sd']: assert torch.equal(a['sd'][k], b['sd'][k]), k
+    for g, h in zip(a['grads'], b['grads']): assert (g is None and h is None) or torch.equal(g, h)
+
+
+@pytest.mark.parametrize('fail', [False, True])
+def test_text_no_side_effects(tl, monkeypatch, fail):
+    import captum.attr
+    t = long_text()
+    seen = {}
+    orig = captum.attr.IntegratedGradients.attribute
+    def _attribute(self, inputs, **kw):
+        seen['flags'] = torch.backends.cudnn.enabled, torch.backends.mkldnn.enabled
+        seen['hooks'] = _n_hooks(tl.model)
+        if fail:
+            self.forward_func(inputs.expand(2, -1, -1))      # one forward with every hook in place, then fail
+            wd = tl.model[0].module.rnns[0]
+            seen['alias'] = wd.module.weight_hh_l0.data_ptr() == wd.weight_hh_l0_raw.data_ptr()
+            raise RuntimeError('boom inside the attribution')
+        return orig(self, inputs, **kw)
+    monkeypatch.setattr(captum.attr.IntegratedGradients, 'attribute', _attribute)
+    tl.model.train(); tl.model[1].eval()                  # a mixed mode to restore
+    try:
+        before = _state(tl)
+        random.seed(5); np.random.seed(5); torch.manual_seed(5)
+        draws = random.random(), np.random.rand(), torch.rand(1).item()
+        random.seed(5); np.random.seed(5); torch.manual_seed(5)
+        if fail:
+            with pytest.raises(RuntimeError, match='boom inside the attribution'): tl.explain([t, 'the family'])
+        else: tl.explain([t, 'the family'])
+        fct.test_eq((random.random(), np.random.rand(), torch.rand(1).item()), draws)
+        _same_state(before, _state(tl))
+    finally: tl.model.eval()
+    fct.test_eq(seen['flags'], (False, False))          # cuDNN and oneDNN off during the attribution
+    if fail: assert seen['alias']                          # the LSTM used the raw weight, not a copy per chunk
+    assert seen['hooks'] >= 1 + 2                          # the embedding hook, the carry hooks and the shared weights
+    fct.test_eq(_n_hooks(tl.model), 0)
+    wd = tl.model[0].module.rnns[0]
+    w, raw = wd.module.weight_hh_l0, wd.weight_hh_l0_raw
+    assert w.data_ptr() != raw.data_ptr() and torch.equal(w, raw)     # fastai's own copy is back, not our alias
+    # the model predicts as before and explain is deterministic
+    monkeypatch.undo()
+    ids = ids_of(tl, t)
+    with torch.no_grad():
+        tl.model.reset(); o1 = tl.model(ids)[0]
+    e1, e2 = tl.explain(t, n_steps=10), tl.explain(t, n_steps=10)
+    with torch.no_grad():
+        tl.model.reset(); o2 = tl.model(ids)[0]
+    assert torch.equal(o1, o2)
+    pd.testing.assert_frame_equal(e1, e2)
+
+
+def test_text_chunk_hook_checks_ids():
+    ids = torch.tensor([[2, 5, 6, 7]])
+    sub = ChunkedEmbeddingSub(ids)
+    emb = torch.arange(8.).reshape(1, 4, 2)
+    sub.start(emb)
+    fct.test_eq(sub(None, (ids[:, :2],), torch.zeros(1, 2, 2)), emb[:, :2])
+    with pytest.raises(RuntimeError, match='embedded 2 of the text'): sub.check_done()
+    with pytest.raises(RuntimeError, match=r'not positions 2:4 of the text'): sub(None, (ids[:, :2],), torch.zeros(1, 2, 2))
+    fct.test_eq(sub(None, (ids[:, 2:],), torch.zeros(1, 2, 2)), emb[:, 2:])
+    sub.check_done()
+    sub.stop()
+    out = torch.ones(1, 2, 2)
+    assert sub(None, (ids[:, :2],), out) is out        # stopped: the layer's own output
+
+
+def test_text_bad_input_lists(tl):
+    with pytest.raises(ArgumentError, match='Text 1 of the list is a int, not a str'):
+        tl.explain(['the family', 3])
+    with pytest.raises(ArgumentError, match='Text 2 of the list is empty'):
+        tl.explain(['the family', 'no pain', '  '])
+    with pytest.raises(ArgumentError, match='The list of texts is empty'):
+        tl.explain([])
+    with pytest.raises(ArgumentError, match=r'Expected a text \(str\) or a list of texts, got dict'):
+        tl.explain({'a': 'the family'})
+    with pytest.raises(ArgumentError, match=r"Unknown target 'medium'.*\['neg', 'pos'\]"):
+        tl.explain(['the family', long_text()], target='medium')
+    with pytest.raises(ArgumentError, match='internal_batch_size must be a positive int or None'):
+        tl.explain('the family', internal_batch_size=0)
+    with pytest.raises(ArgumentError, match='carry_grad must be one of True, False'):
+        tl.explain('the family', carry_grad=1)
+    with pytest.raises(ArgumentError, match='details must be one of True, False'):
+        tl.explain('the family', details='yes')
+
+
+def test_text_html_many(tl):
+    many = tl.explain(['the family', 'no new pain reported'], target='neg')
+    with pytest.raises(ArgumentError, match=r'This explanation has 2 texts; pass text= one of \[0, 1\]'):
+        explanation_html(many)
+    with pytest.raises(ArgumentError, match='Text 5 is not in this explanation'):
+        explanation_html(many, text=5)
+    s = explanation_html(many, text=1, as_str=True)
+    fct.test_eq(s.count('<span'), 5)
+    assert 'attribution to class neg' in s and '>pain<' in s and '>family<' not in s
+    fct.test_eq(explanation_html(many[many.text == 0], as_str=True), explanation_html(many, text=0, as_str=True))
+    with pytest.raises(ArgumentError, match='text= is for the explanation of a list of texts'):
+        explanation_html(tl.explain('the family'), text=0)
