@@ -9,7 +9,7 @@ from fastai.learner import load_learner
 from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize, set_seed
 from fastinterp.all import *
 from fastinterp.synth import synth_df
-from helpers import FEATURES, tiny, quiet_fit, rng_states, same_rng, weights, same_weights
+from helpers import FEATURES, tiny, quiet_fit, rng_states, same_rng, weights, same_weights, twin_dls
 
 
 def tracker_warnings(w):
@@ -553,13 +553,7 @@ def test_nan_targets_reported_before_training():
 
 def test_groups_auto():
     "groups='auto' in the tracker: associated features are measured on the tracked rows and permuted together"
-    df = synth_df(600)
-    df['x0_twin'] = df['x0'] + 0.05 * np.random.default_rng(1).normal(size=len(df))
-    df['cat_a_copy'] = df['cat_a'].map({'a': 'low', 'b': 'mid', 'c': 'high'})
-    set_seed(0, reproducible=True)
-    dls = TabularDataLoaders.from_df(df, y_names='y', cat_names=['cat_a', 'noise_cat', 'cat_a_copy'],
-                                     cont_names=['x0', 'x1', 'noise_cont', 'x0_twin'], procs=[Categorify, FillMissing, Normalize],
-                                     valid_idx=list(range(400, 600)), bs=64, y_block=None)
+    dls = twin_dls(600, 200, 64)
     learn = tabular_learner(dls, layers=[16])
     tr = ImportanceTracker(groups='auto', budget=None)
     quiet_fit(learn, 2, cbs=tr)

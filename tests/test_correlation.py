@@ -4,7 +4,7 @@ import fastcore.test as fct
 from scipy import stats
 from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize, set_seed
 from fastinterp.synth import synth_df
-from helpers import rng_states, same_rng
+from helpers import rng_states, same_rng, twin_dls
 from fastinterp.all import *
 from fastinterp.correlation import association_matrix
 
@@ -12,13 +12,7 @@ from fastinterp.correlation import association_matrix
 @pytest.fixture(scope='module')
 def twin_learn():
     "synth_df plus a near-duplicate of x0 (x0_twin) and a relabelled copy of cat_a (cat_a_copy)"
-    df = synth_df(2000)
-    df['x0_twin'] = df['x0'] + 0.05*np.random.default_rng(1).normal(size=len(df))
-    df['cat_a_copy'] = df['cat_a'].map({'a': 'low', 'b': 'mid', 'c': 'high'})
-    set_seed(0, reproducible=True)
-    dls = TabularDataLoaders.from_df(df, y_names='y', cat_names=['cat_a', 'noise_cat', 'cat_a_copy'],
-                                     cont_names=['x0', 'x1', 'noise_cont', 'x0_twin'], procs=[Categorify, FillMissing, Normalize],
-                                     valid_idx=list(range(1500, 2000)), bs=128, y_block=None)
+    dls = twin_dls(2000, 500, 128)
     learn = tabular_learner(dls, layers=[64, 32])
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 3e-2)
     return learn
