@@ -376,6 +376,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'fastinterp.results._plain_value': ('results.html#_plain_value', 'fastinterp/results.py'),
                                     'fastinterp.results.finish': ('results.html#finish', 'fastinterp/results.py'),
                                     'fastinterp.results.frame_of': ('results.html#frame_of', 'fastinterp/results.py'),
+                                    'fastinterp.results.one_of_many': ('results.html#one_of_many', 'fastinterp/results.py'),
                                     'fastinterp.results.result': ('results.html#result', 'fastinterp/results.py')},
             'fastinterp.scoring': { 'fastinterp.scoring.Scorer': ('scoring.html#scorer', 'fastinterp/scoring.py'),
                                     'fastinterp.scoring.Scorer.__init__': ('scoring.html#scorer.__init__', 'fastinterp/scoring.py'),
