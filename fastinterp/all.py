@@ -1,16 +1,28 @@
-"What users call. Importing it applies fastinterp's methods to fastai's `Learner` (`feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`) and `TabularLearner`/`TextLearner` (`explain`), and `explain` to any `Learner` whose input is an image batch."
+"What users call. Importing it applies fastinterp's methods to fastai's `Learner` (`feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `explain` for images, sequences and tensor rows, and `learn.fastinterp`) and to `TabularLearner`/`TextLearner` (`explain`)."
 from .checks import FastinterpError, ArgumentError, DataError
 from .evalset import EvalSet
 from .engine import shortcuts
 from .results import Result
-from .importance import plot_importance
-from .dependence import plot_partial_dependence
-from .correlation import association_matrix, cluster_features, auto_groups, plot_dendrogram
-from .shapley import shapley_values, exact_shapley
-from .explain import EXPLAIN_METHODS, plot_explanation, explanation_summary, plot_explanation_summary
-from .explain_text import explanation_html
-from .callback import ImportanceTracker, HISTORY_COLUMNS, epoch_seed, importance_drift, plot_importance_history
-from .interactions import plot_interactions
-from .vision import (IMAGE_METHODS, OUTPUTS, ImageExplanation, find_layer, decode_images, patch_features, plot_image_explanation,
-                     plot_image_explanations, plot_patch_importance)
 from .distributed import one_process, DistributedError
+from .runner import Analyses
+from .correlation import association_matrix, cluster_features, auto_groups
+from .importance import *
+from .dependence import *
+from .interactions import *
+from .shapley import shapley_values, exact_shapley
+from .explain import EXPLAIN_METHODS, explanation_summary
+from .explain_text import *
+from .vision.explain import IMAGE_METHODS, ImageExplanation
+from .vision.inputs import decode_images
+from .vision.layers import find_layer
+from .vision.methods import OUTPUTS
+from .drift import HISTORY_COLUMNS, epoch_seed, importance_drift
+from .callback import ImportanceTracker
+from .plots.importance import plot_importance
+from .plots.dependence import plot_partial_dependence
+from .plots.correlation import plot_dendrogram
+from .plots.interactions import plot_interactions
+from .plots.explain import plot_explanation, plot_explanation_summary
+from .plots.text import explanation_html
+from .plots.image import plot_image_explanation, plot_image_explanations, plot_patch_importance
+from .plots.drift import plot_importance_history

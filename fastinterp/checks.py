@@ -75,6 +75,19 @@ positive_int = int_rule()
 bs_rule = int_rule(hint='rows per forward pass, e.g. 8192')
 opt_bs_rule = int_rule(optional=True, hint='rows per forward pass; None: 8192 for tabular data, 4x the batch size otherwise')
 
+def flag(v, name):
+    "`True` or `False` (numpy bools too); anything else (`None`, 'yes', 1) is an error"
+    if isinstance(v, (bool, np.bool_)): return bool(v)
+    raise ArgumentError(f"{name} must be True or False, got {v!r}")
+
+def patch_rule(v, name):
+    "A patch size: `None`, a positive int, or a tuple of them (one per dim, e.g. (height, width))"
+    if v is None: return None
+    sides = list(v) if isinstance(v, (tuple, list)) else [v]
+    if not sides or not all(_is_int(p) and p>=1 for p in sides):
+        raise ArgumentError(f"{name} must be a positive int (pixels or steps) or a pair (height, width) of them, got {v!r}")
+    return int(sides[0]) if not isinstance(v, (tuple, list)) else tuple(map(int, sides))
+
 def max_samples_rule(v, name):
     "Rows to use: `None` (all), an int count >= 1, or a float fraction in (0, 1]"
     if v is None: return None

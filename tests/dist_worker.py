@@ -73,9 +73,9 @@ def tracker_run(out, r):
         def before_validate(self): raise CancelValidException()
 
     class Before(Callback):
-        order = 54   # before the tracker: each rank's own buffers
+        "Each rank's own buffers after its training steps, before the tracker (after validation) syncs them"
         def before_fit(self): self.bufs = []
-        def after_epoch(self): self.bufs.append({k: v.detach().clone() for k, v in unwrap_model(self.learn.model).named_buffers()})
+        def after_train(self): self.bufs.append({k: v.detach().clone() for k, v in unwrap_model(self.learn.model).named_buffers()})
 
     class Keep(Callback):
         order = 56   # after the tracker (55), which has synced the buffers
@@ -120,7 +120,11 @@ def main():
 
     for name, f in analyses(learn, dl, df).items(): run(name, f)
     run('fi_drawn_seed', lambda: learn.feature_importance(dl, n_repeats=1))
-    run('map_rows_shapley', lambda: fd.map_rows(shapley_rows(learn, dl), 200, 'explain', align=64))   # what explain(df) would do
+    from fastinterp.runner import Runner, Part
+    from fastinterp.distributed import call_scope
+    def _map_rows():
+        with call_scope('map_rows'): return Runner(learn, 0).rows(lambda lo, hi: Part(rows=shapley_rows(learn, dl)(lo, hi)), 200, align=64).rows
+    run('map_rows_shapley', _map_rows)   # what explain(df) does
     res['t_analyses'] = time.time()-t0
     run('tracker', lambda: tracker_run(out, r))
 

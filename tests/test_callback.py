@@ -16,22 +16,24 @@ def tracker_warnings(w):
     return [str(x.message) for x in w if 'ImportanceTracker' in str(x.message)]
 
 
-@pytest.mark.parametrize('budget', [None, 0.05])
-def test_pure_observer(budget):
-    "Same seed, same weights, recorder values and global RNG states with or without the tracker"
+@pytest.mark.parametrize('budget, table', [(None, True), (0.05, True), (0.05, False)])
+def test_pure_observer(budget, table):
+    "Same seed, same weights, losses, metrics and global RNG states with or without the tracker; its own columns come after the metrics"
     runs = []
-    for cbs in ([], [ImportanceTracker(n_repeats=2, max_samples=100, show_top=2, budget=budget)]):
+    for cbs in ([], [ImportanceTracker(n_repeats=2, max_samples=100, show_top=2, budget=budget, epoch_table=table)]):
         learn = tiny(dropout=True)
         quiet_fit(learn, 3, cbs=cbs)
         runs.append((learn, [list(v) for v in learn.recorder.values], rng_states()))
     (a, va, ra), (b, vb, rb) = runs
     assert same_weights(weights(a), weights(b))
-    fct.test_eq(va, vb)
+    fct.test_eq(va, [v[:len(va[0])] for v in vb])          # fastai's own columns: the same values, at the same places
+    fct.test_eq(len(vb[0]), len(va[0]) + (2 if table else 0))
     assert same_rng(ra, rb)
     assert all(p.grad is None or torch.equal(p.grad, q.grad) for p, q in zip(a.model.parameters(), b.model.parameters()))
     fct.test_eq([m.training for m in a.model.modules()], [m.training for m in b.model.modules()])
     assert len(b.cbs) == len(a.cbs)   # `cbs=` removed it again
-    assert len(b.recorder.metric_names) == len(a.recorder.metric_names)   # no column of its own in the Recorder
+    na, nb = list(a.recorder.metric_names), list(b.recorder.metric_names)
+    fct.test_eq(nb, na[:-1] + (['top_feature', 'rank_corr'] if table else []) + na[-1:])   # its columns before `time`
 
 
 def test_no_global_rng_in_epoch():
@@ -45,7 +47,7 @@ def test_no_global_rng_in_epoch():
     learn.model.train()
     grads = [p.grad.clone() for p in learn.model.parameters()]
     before = rng_states()
-    tr.after_epoch()
+    tr.after_validate()
     after = rng_states()
     tr.after_fit()
     learn.remove_cb(tr)
@@ -83,7 +85,7 @@ def test_history_values_and_reproducibility():
     fct.test_close(last.loc[fi.feature, 'ci_low'].to_numpy(), fi.ci_low.to_numpy(), eps=1e-6)
     fct.test_close(last.baseline.iloc[0], fi.attrs['baseline'], eps=1e-6)
     fct.test_eq(set(tr.seconds), {0, 1, 2, 3})
-    assert tr._es is None and tr._feats is None   # released after the fit
+    assert tr._es is None and tr._st is None   # released after the fit
 
 
 def test_csv_equals_history_and_one_history_across_fits(tmp_path):
@@ -219,7 +221,7 @@ def test_sigint_releases_cached_rows():
     with pytest.raises(KeyboardInterrupt):
         quiet_fit(learn, 3, cbs=[tr, CtrlC(), Peek()])
     fct.test_eq(seen, [True])                         # the rows were cached and the handler installed during the fit
-    assert tr._es is None and tr._scorer is None and tr._feats is None
+    assert tr._es is None and tr._st is None and tr._train_es is None
     assert signal.getsignal(signal.SIGINT) is prev    # the handler is restored
     fct.test_eq(tr.history.epoch.unique().tolist(), [0])
 
@@ -231,7 +233,7 @@ def test_export_load_learner(tmp_path):
     tr = learn.importance_tracker
     fct.test_eq(len(tr.history), 2 * 5)
     state = tr.__getstate__()
-    for k in ('_es', '_scorer', '_feats', '_order', 'eval_dl'): assert k not in state, k
+    for k in ('_es', '_st', '_train_es', '_order', 'eval_dl', '_log'): assert k not in state, k
     learn.export(tmp_path / 'export.pkl')
     size_with = (tmp_path / 'export.pkl').stat().st_size
     learn2 = load_learner(tmp_path / 'export.pkl')
@@ -299,7 +301,7 @@ def test_drift_known_answer():
     fct.test_eq(importance_drift(late).attrs['settled'], 3)
     steady = TOY.copy(); steady['rank'] = [1, 2, 3] * 4
     fct.test_eq(importance_drift(steady).attrs['settled'], 0)
-    with pytest.raises(ArgumentError, match="sort must be 'change' or 'rank'"): importance_drift(TOY, sort='x')
+    with pytest.raises(ArgumentError, match="sort must be one of 'change', 'rank', 'gap'"): importance_drift(TOY, sort='x')
 
 
 def test_drift_and_plots(tmp_path):
@@ -486,7 +488,7 @@ def test_budget_none_tracks_everything():
 def test_tiny_budget_skips_and_reduces_but_tracks_last_epoch():
     learn = tiny(n=2000)                              # 500 validation rows, more than the tracker's floor of 200
     n = len(learn.dls.valid.dataset)
-    tr = ImportanceTracker(budget=1e-4)
+    tr = ImportanceTracker(budget=1e-4, allowance=0.)
     quiet_fit(learn, 4, cbs=tr)
     bl = tr.budget_log
     fct.test_eq(bl.epoch.tolist(), [0, 1, 2, 3])    # every epoch is accounted for

@@ -34,8 +34,9 @@ def test_measures_match_references():
     # the order of the columns changes nothing but the order of the matrix
     rev = association_matrix(t[t.columns[::-1]])
     fct.test_close(rev.loc[am.index, am.columns].to_numpy(), am.to_numpy(), eps=1e-12)
-    # two categories: eta of ranks is the absolute (point-biserial) rank correlation
-    fct.test_close(am.loc['m', 'v'], abs(stats.pearsonr(t.v.rank(), (t.m == 'hi').astype(float)).statistic), eps=1e-9)
+    # two categories: eta of ranks is the absolute (point-biserial) rank correlation; corrected for chance (Kelley's epsilon)
+    r2, n = stats.pearsonr(t.v.rank(), (t.m == 'hi').astype(float)).statistic**2, len(t)
+    fct.test_close(am.loc['m', 'v'], np.sqrt(1 - (1-r2)*(n-1)/(n-2)), eps=1e-9)
     # Cramér's V: for large n the bias correction vanishes and it matches scipy's plain V
     big = _table(20000, seed=1); big['k2'] = np.where(big.k.isin(['p', 'q']), big.l, big.k)
     plain = stats.contingency.association(pd.crosstab(big.k, big.k2).to_numpy(), method='cramer')

@@ -161,8 +161,11 @@ def test_not_tabular():
     from fastai.learner import Learner
     ds = list(zip(torch.randn(32, 2), torch.randn(32, 1)))
     learn = Learner(DataLoaders(DataLoader(ds, bs=8), DataLoader(ds, bs=8)), torch.nn.Linear(2, 1), loss_func=torch.nn.MSELoss())
-    with pytest.raises(ArgumentError, match='TabularLearner'): learn.partial_dependence('x0')
-    with pytest.raises(ArgumentError, match='TabularLearner'): learn.ale('x0')
+    w = learn.model.weight[0, 0].item()   # a linear model: its partial dependence on x0 has slope w, in the tensor's units
+    p = learn.partial_dependence('x0', grid=[0., 1.])
+    fct.test_close(p.average[1] - p.average[0], w, eps=1e-5)
+    fct.test_close(np.polyfit(learn.ale('a', names=['a', 'b']).value, learn.ale('a', names=['a', 'b']).ale, 1)[0], w, eps=1e-4)
+    with pytest.raises(ArgumentError, match="Unknown feature 'x9'"): learn.partial_dependence('x9')
 
 
 def test_no_side_effects(fit_learn):

@@ -7,7 +7,8 @@ from fastai.learner import load_learner
 from fastinterp.all import *
 from fastinterp.callback import epoch_seed
 from fastinterp.importance import importance_setup, compute_importance
-from fastinterp.distributed import DistributedError, block, shard, is_distributed, one_process, differences, fingerprint
+from fastinterp.distributed import DistributedError, block, is_distributed, one_process, differences, fingerprint
+from fastinterp.runner import Runner
 from helpers import tiny, quiet_fit, valid_df
 import dist_worker
 
@@ -143,8 +144,8 @@ def test_tracker_under_ddp(run):
     kw = dist_worker.TRACKER
     for e, state in enumerate(t0['states']):
         learn.model.load_state_dict(state)
-        scorer, es, feats, _, _ = importance_setup(learn, learn.dls.valid, max_samples=kw['max_samples'], seed=kw['seed'])
-        fi, base, _ = compute_importance(learn.model, es, scorer, feats, kw['n_repeats'], epoch_seed(kw['seed'], e))
+        st = importance_setup(learn, learn.dls.valid, max_samples=kw['max_samples'], seed=kw['seed'])
+        fi, base, _ = compute_importance(Runner(learn, 0), st.es, st.scorer, st.features, st.jobs(epoch_seed(kw['seed'], e)), kw['n_repeats'])
         h = t0['history'][t0['history'].epoch == e].sort_values('feature')
         fi = fi.sort_values('feature')
         fct.test_eq(list(h.feature), list(fi.feature))
@@ -180,7 +181,6 @@ def test_shares_cover_everything():
     for n, w, a in [(0, 2, 1), (181, 2, 1), (300, 4, 64), (7, 8, 1)]:
         bs = [block(n, r, w, a) for r in range(w)]
         fct.test_eq(sum([list(range(*b)) for b in bs], []), list(range(n)))
-    fct.test_eq(sorted(sum([shard(range(11), r, 3, how='round_robin') for r in range(3)], [])), list(range(11)))
 
 
 def test_one_process_is_the_default(reg_learn):

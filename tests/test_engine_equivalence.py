@@ -11,6 +11,9 @@ from fastinterp.engine import run_perturbed, autocast_dtype
 from fastinterp.perturb import Perturbation, Permute, Replace, gather_values
 from fastinterp.scoring import make_scorer
 from fastinterp.importance import compute_importance
+from fastinterp.providers import Columns
+from fastinterp.runner import Runner
+from fastinterp.guard import derived_seed
 from fastinterp.guard import generator
 from helpers import SIGNAL, valid_df, fresh_copy, brute_force_preds
 
@@ -21,8 +24,14 @@ class Wrapped(torch.nn.Module):
     def forward(self, *x): return self.m(*x)
 
 
+def _jobs(es, seed=0):
+    "Each (feature, repeat)'s permutation, as feature_importance makes them"
+    names, prov = list(es.features), Columns(es)
+    return lambda f, r, n: prov.job(names[f], es.features[names[f]], derived_seed(seed, f, r), n)
+
+
 def _pi(model, es, scorer, n_repeats=2, **kw):
-    res, base, _ = compute_importance(model, es, scorer, es.features, n_repeats, seed=0, **kw)
+    res, base, _ = compute_importance(Runner(model=model, seed=0), es, scorer, es.features, _jobs(es), n_repeats, **kw)
     return res.set_index('feature'), base
 
 

@@ -5,7 +5,7 @@ import fastcore.test as fct
 import matplotlib.figure
 import matplotlib.pyplot as plt
 from fastinterp.all import *
-from fastinterp.explain import _swarm
+from fastinterp.plots.explain import _swarm
 from fastinterp.synth import synth_df
 from helpers import SIGNAL, NOISE
 
@@ -83,7 +83,7 @@ def test_summary_bad_input(reg_learn, ex):
     for fn in (plot_explanation_summary,):
         with pytest.raises(ArgumentError, match='explanation of one row'): fn(one)
         with pytest.raises(ArgumentError, match='without the columns'): fn(pd.DataFrame({'a': [1]}))
-    with pytest.raises(ArgumentError, match="kind must be 'beeswarm' or 'bar'"): plot_explanation_summary(ex, kind='dots')
+    with pytest.raises(ArgumentError, match="kind must be one of 'beeswarm', 'bar'"): plot_explanation_summary(ex, kind='dots')
     with pytest.raises(ArgumentError, match='top_k must be a positive int'): plot_explanation_summary(ex, top_k=0)
     with pytest.raises(ArgumentError, match=r"without the columns \['value'\]"): plot_explanation_summary(ex.drop(columns='value'))
     plot_explanation_summary(ex.drop(columns='value'), kind='bar')        # the bar chart needs no values
