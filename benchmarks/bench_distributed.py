@@ -6,9 +6,10 @@ baseline. Each configuration is a fresh process (or a fresh `torchrun` of N), ea
 configurations are interleaved `--reps` times, since the machine is shared; the table gives the median and the
 load average. Times are measured inside the processes, around the `feature_importance` call only (after a warm-up
 call), so start-up (imports, rendezvous, loading the learner) is reported apart. In the N-process runs each rank
-also times its own share of the work (the function it runs inside `agree`) and the start-of-analysis checks
-(seed, fingerprint); the imbalance is the slowest rank's share minus the fastest's, and the rest of the wall time
-(wall - slowest share - checks) is the collectives that gather the results. The control runs the same number of
+also times the start-of-analysis checks (seed, fingerprint) and the runner's `combine` (where the shares' results
+are put together, a faster rank waiting there for the others); its own share is the rest of the wall time. The
+imbalance is the slowest rank's share minus the fastest's, and the rest of the wall time (wall - slowest share -
+checks) is the collectives that put the results together. The control runs the same number of
 products of the network's main layer shape ([rows, 200] x [200, 100]) split over the same processes, with no
 fastinterp at all: the speed-up the machine allows at that moment.
 
@@ -62,8 +63,8 @@ def _sync(dev):
 
 def _report(distributed, res):
     import torch.distributed as dist
-    from fastinterp.distributed import gather
-    parts = gather(res)
+    from fastinterp.distributed import call_scope, exchange
+    with call_scope('report'): parts = exchange(res)
     if not distributed or dist.get_rank() == 0: print('RESULT ' + json.dumps(parts), flush=True)
     if distributed: dist.destroy_process_group()
 
@@ -77,31 +78,30 @@ def worker(a):
     import pandas as pd
     from fastai.learner import load_learner
     import fastinterp.all
-    import fastinterp.importance as fi_mod
+    import fastinterp.runner as runner_mod
     learn, df = load_learner(a.learner, cpu=not dev.startswith('cuda')), pd.read_pickle(a.data)
     learn.model.to(dev)
     es = learn.eval_set(df)
     setup = time.perf_counter()-t_start
-    spent = {'share': 0., 'checks': 0.}
+    spent = {'comm': 0., 'checks': 0.}
     def timed(f, key):
         def _f(*args, **kw):
             t = time.perf_counter()
             try: return f(*args, **kw)
             finally: _sync(dev); spent[key] += time.perf_counter()-t
         return _f
-    agree = fi_mod.agree
-    fi_mod.agree = lambda fn, what: agree(timed(fn, 'share'), what)   # the rank's own work, without waiting for the others
-    fi_mod.check_same = timed(fi_mod.check_same, 'checks')
-    fi_mod.shared_seed = timed(fi_mod.shared_seed, 'checks')
+    runner_mod.combine = timed(runner_mod.combine, 'comm')            # the results put together (waiting for the other ranks included)
+    runner_mod.check_same = timed(runner_mod.check_same, 'checks')
+    runner_mod.shared_seed = timed(runner_mod.shared_seed, 'checks')
     with learn.no_bar():
         learn.feature_importance(es, n_repeats=1, max_samples=2000, seed=1, shard=a.shard)   # warm-up
         if distributed: dist.barrier()
-        spent.update(share=0., checks=0.)
+        spent.update(comm=0., checks=0.)
         t = time.perf_counter()
         fi = learn.feature_importance(es, n_repeats=a.repeats, seed=0, shard=a.shard)
         _sync(dev)
         wall = time.perf_counter()-t
-    _report(distributed, dict(wall=wall, setup=setup, share=spent['share'], checks=spent['checks'], load=os.getloadavg()[0],
+    _report(distributed, dict(wall=wall, setup=setup, share=wall-spent['comm']-spent['checks'], comm=spent['comm'], checks=spent['checks'], load=os.getloadavg()[0],
                               table=fi[['feature', 'importance']].values.tolist()))
 
 

@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 from fastai.vision.all import Learner, vision_learner, resnet18, set_seed
 from fastinterp.all import *
 from fastinterp.synth import square_images, image_dls, small_cnn
-from fastinterp.vision import image_input
+from fastinterp.vision.inputs import image_input
 
 def _arg(name, default):
     return sys.argv[sys.argv.index(name)+1] if name in sys.argv else default
