@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
-from fastai.learner import Learner, noop   # fastai's own `noop` (what `no_logging` sets), not fastcore's
+from fastai.learner import noop   # fastai's own `noop` (what `no_logging` sets), not fastcore's
 from .checks import *
 from .checks import check_args, int_rule, real_rule, validate_args, flag
 from .guard import guest, derived_seed, generator

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pickle, time
 from contextlib import contextmanager
 from contextvars import ContextVar
-import numpy as np, torch
+import torch
 import torch.distributed as dist
 from torch import Tensor
 from fastai.torch_core import rank_distrib
@@ -80,20 +80,21 @@ class _Call:
     def abort_key(self): return f'{_PREFIX}/{self.n}/abort'
 
 _current = ContextVar('fastinterp_call', default=None)
-_calls,_written = [0],{}     # calls on this process so far; the keys this rank wrote, by call
+_calls,_written,_settled = [0],{},[0]   # calls on this process so far; the keys this rank wrote, by call; see `_forget`
 
-def _forget(store, n:int):
-    "Delete this rank's keys of call `n` (two calls back, every rank has read them)"
-    for k in _written.pop(n, []):
-        try: store.delete_key(k)
-        except Exception: pass
+def _forget(store):
+    "Delete this rank's keys of the calls before the last one this rank ended with every rank (all ranks have read them)"
+    for n in [n for n in _written if n<_settled[0]]:
+        for k in _written.pop(n):
+            try: store.delete_key(k)
+            except Exception: pass
 
 def _post_error(store, call:_Call, e:BaseException):
-    "Write `e` under `call`'s error key, unless another rank's error is there already"
+    "Write `e` under `call`'s error key, unless another rank's error is there already; keep this call's keys"
+    _written.pop(call.n, None)   # a rank that failed does not wait for the others, so it must not delete what they may still read
     try:
         if not store.check([call.abort_key]):
             store.set(call.abort_key, pickle.dumps((rank_world()[0], f"{type(e).__name__}: {e}".rstrip(': '))))
-            call.mine.append(call.abort_key)
     except Exception: pass
 
 @contextmanager
@@ -104,11 +105,12 @@ def call_scope(what:str): # The analysis, for messages (e.g. 'feature_importance
     _calls[0] += 1
     call = _Call(_calls[0], what)
     _written[call.n] = call.mine
-    _forget(store, call.n-2)
+    _forget(store)
     tok = _current.set(call)
     try:
         yield
         exchange('end', what)                  # a rank that failed makes the others raise here at the latest
+        _settled[0] = call.n                   # every rank has finished the calls before this one
     except BaseException as e:
         _post_error(store, call, e)
         raise

@@ -12,7 +12,7 @@ from fastai.text.learner import TextLearner
 from fastai.text.core import defaults as text_defaults
 from fastai.text.data import Numericalize
 from .checks import *
-from .checks import check_args, int_rule, one_of, flag
+from .checks import check_args, int_rule, flag
 from .guard import eval_mode, preserved_rng, progress
 from .outputs import activation, output_fn, row_targets
 from .results import finish, result

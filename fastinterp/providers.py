@@ -4,8 +4,7 @@
 
 # %% ../nbs/12_providers.ipynb #9c2a0003
 from __future__ import annotations
-import numpy as np, torch
-from torch import Tensor
+import torch
 from .checks import ArgumentError, DataError, int_rule, patch_rule
 from .guard import generator
 from .evalset import EvalSet, is_text_dl

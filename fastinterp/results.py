@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_results.ipynb #043366c0
 from __future__ import annotations
-import json, numbers
+import numbers
 import numpy as np, pandas as pd
 from .checks import ArgumentError
 

@@ -10,9 +10,9 @@ from fastcore.basics import patch
 from fastai.learner import Learner
 import numpy as np, torch
 from torch import Tensor
-from .guard import guest, progress, shows_progress
+from .guard import guest, shows_progress
 from .evalset import EvalSet
-from .distributed import (DistributedError, one_process, is_distributed, rank_world, is_main, block, call_scope, exchange,
+from .distributed import (DistributedError, rank_world, is_main, block, call_scope, exchange,
                                     shared_seed, all_sum, check_same, unwrap_model, unwrap_dl, sync_buffers)   # what analyses and the tracker reach only through here
 
 # %% auto #0

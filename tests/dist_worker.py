@@ -4,7 +4,7 @@
 Each rank loads the same exported learner and the same rows, runs every analysis of `analyses`, a 2-epoch training
 with `ImportanceTracker`s under `DistributedDataParallel`, and the failure cases, and pickles what it got to
 `OUT/rank{r}.pkl`. The test compares the ranks with each other and with one process. FI_DEBUG=1 prints each step and
-dumps the Python stacks if a rank crashes (e.g. on a collective mismatch)."""
+dumps the Python stacks if a rank crashes (e.g. on a collective mismatch), or after FI_DUMP seconds (a hang)."""
 import argparse, os, pickle, random, sys, time, traceback
 from datetime import timedelta
 from pathlib import Path
@@ -101,7 +101,7 @@ def main():
     p.add_argument('learner'); p.add_argument('data'); p.add_argument('out')
     args = p.parse_args()
     torch.set_num_threads(1)
-    if os.environ.get('FI_DEBUG'): import faulthandler; faulthandler.enable()
+    if os.environ.get('FI_DEBUG'): import faulthandler; faulthandler.enable(); faulthandler.dump_traceback_later(float(os.environ.get('FI_DUMP', 3600)), exit=False)
     dist.init_process_group('gloo', timeout=timedelta(seconds=120))
     r = dist.get_rank()
     from fastai.learner import load_learner
@@ -132,9 +132,8 @@ def main():
     other = load_learner(args.learner)
     if r == 1:
         with torch.no_grad(): other.model.layers[0][0].weight[0, 0] += 1e-3
-    t = time.time()
-    try: other.feature_importance(other.dls.test_dl(df, with_labels=True), n_repeats=1, seed=0); res['mismatch'] = (None, 0.)
-    except Exception as e: res['mismatch'] = (_err(e), time.time()-t)
+    try: other.feature_importance(other.dls.test_dl(df, with_labels=True), n_repeats=1, seed=0); res['mismatch'] = None
+    except Exception as e: res['mismatch'] = _err(e)
     try: learn.partial_dependence('x0', dl=df.iloc[:-1] if r == 1 else df, seed=0); res['rows_mismatch'] = None
     except Exception as e: res['rows_mismatch'] = _err(e)
 
@@ -145,12 +144,30 @@ def main():
     try: learn.feature_importance(dl, metric=flaky, higher_is_better=False, n_repeats=1, seed=0); res['one_fails'] = None
     except Exception as e: res['one_fails'] = _err(e)
 
+    # an argument or data error on one rank only, before any message: every rank raises in that call, and the next call works
+    try: learn.feature_importance(dl, n_repeats=0 if r == 1 else 1, seed=0); res['arg_one_rank'] = None
+    except Exception as e: res['arg_one_rank'] = _err(e)
+    run('after_arg_error', lambda: learn.feature_importance(dl, n_repeats=1, seed=0))
+    rows = df.drop(columns='y').iloc[:3].copy()
+    if r == 1: rows.loc[rows.index[0], 'cat_a'] = 'never seen'
+    try: learn.explain(rows, seed=0); res['level_one_rank'] = None
+    except Exception as e: res['level_one_rank'] = _err(e)
+    run('after_level_error', lambda: learn.partial_dependence('x0', dl=dl, seed=0))
+
+    # Ctrl-C on one rank while it computes its share: the other raises at once (not after the process group's timeout)
+    def interrupted(preds, targs):
+        if dist.get_rank() == 1: raise KeyboardInterrupt
+        return float(((preds.view(-1)-targs.view(-1))**2).mean())
+    try: learn.feature_importance(dl, metric=interrupted, higher_is_better=False, n_repeats=1, seed=0); res['interrupt'] = None
+    except KeyboardInterrupt: res['interrupt'] = 'KeyboardInterrupt'
+    except Exception as e: res['interrupt'] = _err(e)
+    run('after_interrupt', lambda: learn.feature_importance(dl, n_repeats=1, seed=0))
+
     # an analysis called on rank 0 only: an error after JOIN_TIMEOUT, not a hang; `one_process()` is the way to do it
     fd.JOIN_TIMEOUT = 4.
     if r == 0:
-        t = time.time()
-        try: learn.feature_importance(dl, n_repeats=1, seed=0); res['lone'] = (None, 0.)
-        except Exception as e: res['lone'] = (_err(e), time.time()-t)
+        try: learn.feature_importance(dl, n_repeats=1, seed=0); res['lone'] = None
+        except Exception as e: res['lone'] = _err(e)
         with fd.one_process(): run('lone_one_process', lambda: learn.feature_importance(dl, n_repeats=2, seed=1))
     dist.barrier()
     with open(out/f'rank{r}.pkl', 'wb') as f: pickle.dump(dict(res=res, errs=errs), f)

@@ -1,12 +1,11 @@
-"`learn.explain`: tabular rows (fastinterp's batched Shapley values, exact or sampled; captum's other methods) and text classifiers (integrated gradients on embeddings)."
+"`learn.explain` of tabular rows: fastinterp's batched Shapley values, exact or sampled, and captum's other methods (texts: test_explain_text.py)."
 import sys
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
 from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize, set_seed
 from fastinterp.all import *
-from fastinterp.synth import synth_df, synth_text_learner
+from fastinterp.synth import synth_df
 from fastinterp.explain import captum_attr
-from fastinterp.explain_text import embedding_layer
 from fastinterp.outputs import row_targets
 from helpers import rng_states, same_rng
 
@@ -277,88 +276,3 @@ def test_plot_explanation(reg_learn):
     fct.test_close(ax.patches[0].get_x(), one.base_value.iloc[0], eps=1e-9)
     with pytest.raises(ArgumentError, match='without the columns'):
         plot_explanation(pd.DataFrame({'a': [1]}))
-
-
-# ---------------------------------------------------------------- text
-@pytest.fixture(scope='module')
-def text_learn():
-    "Tiny AWD_LSTM trained from scratch: label 'pos' exactly when the sentence contains 'family'"
-    return synth_text_learner()
-
-
-SENT = "the nurse saw the family after lunch today"
-
-
-def test_text_trigger_top(text_learn):
-    e = text_learn.explain(SENT)
-    fct.test_eq(list(e.columns), ['token', 'attribution', 'special', 'known'])
-    fct.test_eq(e.token[e.attribution.abs().idxmax()], 'family')
-    assert e.attribution.max() == e.set_index('token').loc['family', 'attribution']
-    fct.test_eq(e.attrs['target'], 'pos')
-    assert e.attrs['prediction'] > 0.5
-    # integrated gradients' completeness, to captum's convergence error
-    fct.test_close(e.attrs['base_value'] + e.attribution.sum(), e.attrs['prediction'], eps=0.02)
-    e2 = text_learn.explain("no pain reported by the family and the nurse")
-    fct.test_eq(e2.token[e2.attribution.abs().idxmax()], 'family')
-
-
-def test_text_default_target_is_positive_class(text_learn):
-    "Binary text classifier: 'pos' by default even when the prediction is 'neg', as for tabular explain"
-    e = text_learn.explain("the nurse saw the patient after lunch")
-    fct.test_eq(e.attrs['target'], 'pos')
-    assert e.attrs['prediction'] < 0.5
-    fct.test_eq(text_learn.explain(SENT, target=-1).attrs['target'], 'pos')
-    fct.test_eq(text_learn.explain(SENT, target=0).attrs['target'], 'neg')
-
-
-def test_text_target_and_special(text_learn):
-    e = text_learn.explain("The Nurse saw family", target='neg')
-    fct.test_eq(e.attrs['target'], 'neg')
-    assert e.set_index('token').loc['family', 'attribution'] < 0
-    fct.test_eq(list(e.token[:3]), ['xxbos', 'xxmaj', 'the'])     # special tokens shown, flagged
-    fct.test_eq(list(e.special[:3]), [True, True, False])
-    fct.test_eq(e.known[e.token == 'saw'].item(), False)          # out of vocabulary: the model saw xxunk
-
-
-def test_text_no_side_effects(text_learn):
-    text_learn.model.train()
-    try:
-        flags = [m.training for m in text_learn.model.modules()]
-        st = rng_states()
-        e1 = text_learn.explain(SENT)
-        assert same_rng(st, rng_states())
-        fct.test_eq([m.training for m in text_learn.model.modules()], flags)
-    finally: text_learn.model.eval()
-    pd.testing.assert_frame_equal(e1, text_learn.explain(SENT))   # deterministic
-    layer = embedding_layer(text_learn.model, torch.tensor([[2, 9, 10]]))
-    assert layer is text_learn.model[0].module.encoder_dp        # AWD_LSTM calls encoder_dp, not encoder
-
-
-def test_text_bad_input(text_learn, monkeypatch):
-    with pytest.raises(ArgumentError, match='The text is empty'):
-        text_learn.explain("")
-    with pytest.raises(ArgumentError, match='The text is empty'):
-        text_learn.explain("   ")
-    with pytest.raises(ArgumentError, match=r'Expected a text \(str\) or a list of texts, got int'):
-        text_learn.explain(3)
-    with pytest.raises(ArgumentError, match='Text 1 of the list is empty'):
-        text_learn.explain(["a", ""])
-    with pytest.raises(ArgumentError, match=r"Unknown target 'medium'.*\['neg', 'pos'\]"):
-        text_learn.explain(SENT, target='medium')
-    with pytest.raises(ArgumentError, match='n_steps must be an int of at least 2'):
-        text_learn.explain(SENT, n_steps=1)
-    monkeypatch.setitem(sys.modules, 'captum', None)
-    monkeypatch.setitem(sys.modules, 'captum.attr', None)
-    with pytest.raises(ImportError, match=r'Install it with: pip install "captum>=0.7"'):
-        text_learn.explain(SENT)
-
-
-def test_text_html(text_learn):
-    e = text_learn.explain(SENT)
-    h = explanation_html(e)
-    s = explanation_html(e, as_str=True)
-    fct.test_eq(h.data, s)
-    fct.test_eq(s.count('<span'), len(e))
-    assert 'rgba(0,160,0,1.00)' in s and '>family<' in s
-    assert 'attribution to class pos' in s
-    assert '&lt;b&gt;' in explanation_html(pd.DataFrame({'token': ['<b>'], 'attribution': [0.1]}), as_str=True)

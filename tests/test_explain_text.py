@@ -1,5 +1,5 @@
-"`learn.explain(text)` for texts longer than the model's seq_len, and for lists of texts (nbs/15_explain_text)."
-import copy, json, pickle, random
+"`learn.explain(text)`: which words drove a text classifier's prediction (integrated gradients on the embeddings), for short texts, texts longer than the model's seq_len, and lists of texts (nbs/24_explain_text)."
+import copy, json, pickle, random, sys
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
 from torch import Tensor
@@ -10,6 +10,7 @@ from fastinterp.explain_text import embedding_layer, ChunkedEmbeddingSub, defaul
 from fastinterp.guard import eval_mode
 from fastinterp.outputs import activation, output_fn
 from fastinterp.results import Result
+from helpers import rng_states, same_rng
 
 
 @pytest.fixture(scope='module')
@@ -310,3 +311,75 @@ def test_text_html_many(tl):
     fct.test_eq(explanation_html(many[many.text == 0], as_str=True), explanation_html(many, text=0, as_str=True))
     with pytest.raises(ArgumentError, match='text= is for the explanation of a list of texts'):
         explanation_html(tl.explain('the family'), text=0)
+
+
+# ---------------------------------------------------------------- short texts: what the explanation says
+SENT = "the nurse saw the family after lunch today"
+
+
+def test_text_trigger_top(tl):
+    e = tl.explain(SENT)
+    fct.test_eq(list(e.columns), ['token', 'attribution', 'special', 'known'])
+    fct.test_eq(e.token[e.attribution.abs().idxmax()], 'family')
+    assert e.attribution.max() == e.set_index('token').loc['family', 'attribution']
+    fct.test_eq(e.attrs['target'], 'pos')
+    assert e.attrs['prediction'] > 0.5
+    # integrated gradients' completeness, to captum's convergence error
+    fct.test_close(e.attrs['base_value'] + e.attribution.sum(), e.attrs['prediction'], eps=0.02)
+    e2 = tl.explain("no pain reported by the family and the nurse")
+    fct.test_eq(e2.token[e2.attribution.abs().idxmax()], 'family')
+
+
+def test_text_default_target_is_positive_class(tl):
+    "Binary text classifier: 'pos' by default even when the prediction is 'neg', as for tabular explain"
+    e = tl.explain("the nurse saw the patient after lunch")
+    fct.test_eq(e.attrs['target'], 'pos')
+    assert e.attrs['prediction'] < 0.5
+    fct.test_eq(tl.explain(SENT, target=-1).attrs['target'], 'pos')
+    fct.test_eq(tl.explain(SENT, target=0).attrs['target'], 'neg')
+
+
+def test_text_target_and_special(tl):
+    e = tl.explain("The Nurse saw family", target='neg')
+    fct.test_eq(e.attrs['target'], 'neg')
+    assert e.set_index('token').loc['family', 'attribution'] < 0
+    fct.test_eq(list(e.token[:3]), ['xxbos', 'xxmaj', 'the'])     # special tokens shown, flagged
+    fct.test_eq(list(e.special[:3]), [True, True, False])
+    fct.test_eq(e.known[e.token == 'saw'].item(), False)          # out of vocabulary: the model saw xxunk
+
+
+def test_text_embedding_layer_is_the_one_called(tl):
+    layer = embedding_layer(tl.model, torch.tensor([[2, 9, 10]]))
+    assert layer is tl.model[0].module.encoder_dp        # AWD_LSTM calls encoder_dp, not encoder
+    e1 = tl.explain(SENT)
+    pd.testing.assert_frame_equal(e1, tl.explain(SENT))   # deterministic
+
+
+def test_text_bad_input(tl, monkeypatch):
+    with pytest.raises(ArgumentError, match='The text is empty'):
+        tl.explain("")
+    with pytest.raises(ArgumentError, match='The text is empty'):
+        tl.explain("   ")
+    with pytest.raises(ArgumentError, match=r'Expected a text \(str\) or a list of texts, got int'):
+        tl.explain(3)
+    with pytest.raises(ArgumentError, match='Text 1 of the list is empty'):
+        tl.explain(["a", ""])
+    with pytest.raises(ArgumentError, match=r"Unknown target 'medium'.*\['neg', 'pos'\]"):
+        tl.explain(SENT, target='medium')
+    with pytest.raises(ArgumentError, match='n_steps must be an int of at least 2'):
+        tl.explain(SENT, n_steps=1)
+    monkeypatch.setitem(sys.modules, 'captum', None)
+    monkeypatch.setitem(sys.modules, 'captum.attr', None)
+    with pytest.raises(ImportError, match=r'Install it with: pip install "captum>=0.7"'):
+        tl.explain(SENT)
+
+
+def test_text_html(tl):
+    e = tl.explain(SENT)
+    h = explanation_html(e)
+    s = explanation_html(e, as_str=True)
+    fct.test_eq(h.data, s)
+    fct.test_eq(s.count('<span'), len(e))
+    assert 'rgba(0,160,0,1.00)' in s and '>family<' in s
+    assert 'attribution to class pos' in s
+    assert '&lt;b&gt;' in explanation_html(pd.DataFrame({'token': ['<b>'], 'attribution': [0.1]}), as_str=True)

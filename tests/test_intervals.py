@@ -21,6 +21,8 @@ from fastai.losses import MSELossFlat
 from fastinterp.all import *
 from fastinterp.guard import derived_seed, generator
 
+pytestmark = pytest.mark.slow   # 120 fresh validation sets per case
+
 A = torch.tensor([2., 1., 0.])          # the data
 B = torch.tensor([[1.5, 1.0, 0.3]])     # the model
 FEATS = {'x0': [(0, 0)], 'x1': [(0, 1)], 'x2': [(0, 2)]}

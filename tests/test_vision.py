@@ -105,6 +105,7 @@ def test_noise_tunnel_finds_square(sq, cnn):
     assert e.frame.attrs['seed'] == 0 and e.frame.attrs['nt_samples'] == 4
 
 
+@pytest.mark.slow
 def test_gradcam_finds_square_resnet18(sq8, rn):
     """The layer rule picks layer1 (8x8) at 32 px; the body output (1x1, the classic "last conv layer") can't localise.
 
@@ -121,6 +122,7 @@ def test_gradcam_finds_square_resnet18(sq8, rn):
     assert flat.frame.attrs['layer'] == '0'
 
 
+@pytest.mark.slow
 def test_gradcam_matches_captum_resnet(sq8, rn):
     import captum.attr as ca
     xs, _ = class1_valid(sq8, 4)

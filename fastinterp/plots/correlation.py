@@ -4,15 +4,16 @@
 
 # %% ../../nbs/14_plot_correlation.ipynb #ed572902
 from __future__ import annotations
-import numpy as np, pandas as pd
-from ..checks import ArgumentError
+import pandas as pd
+from ..checks import ArgumentError, check_args, real_rule
 from ..results import frame_of
-from ..correlation import linkage_matrix, threshold_rule
+from ..correlation import linkage_matrix
 
 # %% auto #0
 __all__ = ['plot_dendrogram']
 
 # %% ../../nbs/14_plot_correlation.ipynb #cb5ed4b4
+@check_args(threshold=real_rule(0, 1, low_open=True, optional=True, hint='an association level, e.g. 0.75'))
 def plot_dendrogram(assoc:pd.DataFrame,    # Association matrix (see `feature_correlation`)
                     threshold:float=None,  # Draw the cut of `cluster_features` at this association level
                     method:str='complete', # scipy linkage method (as in `cluster_features`)
@@ -28,7 +29,6 @@ def plot_dendrogram(assoc:pd.DataFrame,    # Association matrix (see `feature_co
     kw = dict(orientation='left', labels=names, color_threshold=1-threshold if threshold is not None else None)|kwargs
     dendrogram(linkage_matrix(assoc, method), ax=ax, **kw)
     if threshold is not None:
-        threshold_rule(threshold, 'threshold')
         ax.axvline(1-threshold, color='grey', ls='--', lw=1)
     ax.set_xlabel('1 - |association|')
     ax.set_title('Feature clusters')

@@ -5,7 +5,7 @@
 # %% ../../nbs/18_plot_dependence.ipynb #dc966902
 from __future__ import annotations
 import numpy as np, pandas as pd
-from ..checks import ArgumentError
+from ..checks import ArgumentError, check_args, optional_bool, flag, positive_int
 from ..results import frame_of
 
 # %% auto #0
@@ -65,6 +65,7 @@ def _dots(ax, pdr, f, ice_arr, centered, targets, **kwargs):
     ax.set_ylabel(f)
 
 # %% ../../nbs/18_plot_dependence.ipynb #f8d533d6
+@check_args(ice=optional_bool, n_ice=positive_int, centered=flag, rug=flag)
 def plot_partial_dependence(pdr,                # Result of `partial_dependence` or `ale` (a DataFrame, or a `Result` with ICE)
                             ax=None,            # Axes to draw on; a new figure when `None`
                             ice:bool=None,      # Draw ICE curves (or spread); `None`: when the result has them

@@ -5,13 +5,14 @@
 # %% ../../nbs/32_plot_drift.ipynb #71040f02
 from __future__ import annotations
 import numpy as np, pandas as pd
-from ..checks import ArgumentError, one_of, positive_int, flag
+from ..checks import ArgumentError, one_of, positive_int, optional_bool, check_args
 from ..drift import check_history, has_train
 
 # %% auto #0
 __all__ = ['plot_importance_history']
 
 # %% ../../nbs/32_plot_drift.ipynb #f833dc16
+@check_args(top_k=positive_int, band=one_of('auto', 'std', 'ci', None), train=optional_bool)
 def plot_importance_history(history:pd.DataFrame, # `ImportanceTracker.history`, or its CSV read back
                             top_k:int=8,          # Features drawn as lines; heatmap rows: features ever in the top `top_k`
                             band:str='auto',      # 'std', 'ci', None, or 'auto' (std if any is > 0, else ci)
@@ -23,8 +24,7 @@ def plot_importance_history(history:pd.DataFrame, # `ImportanceTracker.history`,
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
     history = check_history(history, 'plot_importance_history')
-    positive_int(top_k, 'top_k'); one_of('auto', 'std', 'ci', None)(band, 'band')
-    train = has_train(history) if train is None else flag(train, 'train')
+    train = has_train(history) if train is None else train
     if train and not has_train(history): raise ArgumentError("train=True needs training importances: track with ImportanceTracker(with_train=True).")
     if band=='auto':
         band = 'std' if 'std' in history and (history['std']>0).any() else (

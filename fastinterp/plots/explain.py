@@ -5,7 +5,7 @@
 # %% ../../nbs/23_plot_explain.ipynb #a51bcb02
 from __future__ import annotations
 import numpy as np, pandas as pd
-from ..checks import ArgumentError, positive_int, one_of, check_args
+from ..checks import positive_int, one_of, check_args
 from ..results import frame_of, one_of_many
 from ..explain import explanation_summary, many_rows_frame
 
@@ -13,6 +13,7 @@ from ..explain import explanation_summary, many_rows_frame
 __all__ = ['plot_explanation', 'plot_explanation_summary']
 
 # %% ../../nbs/23_plot_explain.ipynb #3ae05334
+@check_args(top_k=positive_int)
 def plot_explanation(expl,              # Result of `learn.explain` (a DataFrame or a `Result`)
                      row=None,          # For a many-row result, the row (its index label) to draw
                      top_k:int=10,      # Show the `top_k` largest contributions; the rest form one bar

@@ -5,7 +5,7 @@
 # %% ../../nbs/30_plot_image.ipynb #33a0e102
 from __future__ import annotations
 import math, re
-import numpy as np, pandas as pd, torch
+import numpy as np, torch
 from torch import Tensor
 from fastai.learner import Learner
 from ..checks import *
@@ -59,6 +59,7 @@ def _title(r) -> tuple[str, str]:
     return f"{top}\nmap: {r['target']} ({r['probability']:.2f})", colour
 
 # %% ../../nbs/30_plot_image.ipynb #ec68cfac
+@check_args(alpha=real_rule(0, 1), positive=flag, fade=flag, outlier_perc=real_rule(0, 50, hint='a percentage of the largest values'))
 def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` for images
                            i:int=None,            # Which image, for a result of several
                            ax=None,               # Axes to draw on; a new figure when `None`
@@ -88,6 +89,7 @@ def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` fo
     ax.set_title(t if title is None else title, color=c if title is None else 'black', fontsize=9)
     return ax
 
+@check_args(n=int_rule(hint='images to show'), ncols=int_rule(optional=True))
 def plot_image_explanations(src,                # A Learner (explains the first `n` images of `dl`) or an `ImageExplanation`
                             dl=None,            # Data for a Learner; default its validation set
                             n:int=9,            # Images to show
@@ -97,7 +99,6 @@ def plot_image_explanations(src,                # A Learner (explains the first 
                            ):
     "A grid of explanations (as `plot_image_explanation`); returns the Figure"
     import matplotlib.pyplot as plt
-    int_rule(hint='images to show')(n, 'n')
     if isinstance(src, ImageExplanation):
         if kwargs: raise ArgumentError(f"{sorted(kwargs)} are arguments of learn.explain; pass a Learner to explain with them.")
         expl = src
@@ -150,6 +151,7 @@ def _edges(fi, R:int, C:int, hw, patch_size):
     return ys, xs
 
 # %% ../../nbs/30_plot_image.ipynb #3599274e
+@check_args(patch_size=patch_rule, alpha=real_rule(0, 1), annotate=optional_bool)
 def plot_patch_importance(fi,                  # Result of `learn.feature_importance(patch_size=...)` (a DataFrame or a `Result`)
                           image=None,          # An example image to draw the grid over (array, PIL image, `ImageExplanation`)
                           patch_size=None,     # The `patch_size` of `fi`, to place the patches on `image`; `None`: from `fi.attrs`

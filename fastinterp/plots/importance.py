@@ -4,14 +4,15 @@
 
 # %% ../../nbs/16_plot_importance.ipynb #99fc4602
 from __future__ import annotations
-import numpy as np, pandas as pd
-from ..checks import ArgumentError, one_of
+import numpy as np
+from ..checks import one_of, positive_int, check_args
 from ..results import frame_of
 
 # %% auto #0
 __all__ = ['plot_importance']
 
 # %% ../../nbs/16_plot_importance.ipynb #2112231c
+@check_args(top_k=positive_int, error=one_of('std', 'ci', None))
 def plot_importance(fi,                # Result of `feature_importance` (a DataFrame or a `Result`)
                     top_k:int=20,      # Show the `top_k` most important features
                     ax=None,           # Axes to draw on; a new figure when `None`
@@ -21,7 +22,6 @@ def plot_importance(fi,                # Result of `feature_importance` (a DataF
     "Horizontal bar chart of permutation importances, most important on top; returns the Axes"
     import matplotlib.pyplot as plt
     fi = frame_of(fi, 'feature_importance', {'feature','importance'}, 'plot_importance')
-    one_of('std', 'ci', None)(error, 'error')
     d = fi.sort_values('importance', ascending=False).head(top_k).iloc[::-1]
     if ax is None: _,ax = plt.subplots(figsize=(6, 0.3*len(d)+1.2))
     xerr = None

@@ -5,7 +5,7 @@
 # %% ../../nbs/20_plot_interactions.ipynb #33350002
 from __future__ import annotations
 import numpy as np, pandas as pd
-from ..checks import ArgumentError, one_of
+from ..checks import ArgumentError, one_of, optional_bool, check_args
 from ..results import frame_of
 
 # %% auto #0
@@ -24,6 +24,7 @@ def _interaction_matrix(df:pd.DataFrame, value:str) -> tuple[list, np.ndarray]:
     return [feats[i] for i in o], z[o][:, o]
 
 # %% ../../nbs/20_plot_interactions.ipynb #de52c5bb
+@check_args(value=one_of('strength', 'h2'), annotate=optional_bool)
 def plot_interactions(h,                     # Result of `feature_interactions` (a DataFrame or a `Result`)
                       ax=None,               # Axes to draw on; a new figure sized to the number of features when `None`
                       value:str='strength',  # What to show: 'strength' (RMS of the interaction, output units) or 'h2'
@@ -32,7 +33,6 @@ def plot_interactions(h,                     # Result of `feature_interactions` 
                       **kwargs):             # Passed to `ax.imshow` (e.g. `cmap`, `vmax`)
     "Heatmap of the interaction of every pair of features, symmetric, diagonal blank; returns the Axes"
     import matplotlib.pyplot as plt
-    value = one_of('strength', 'h2')(value, 'value')
     df = frame_of(h, 'feature_interactions', {'feature_1','feature_2',value}, 'plot_interactions')
     feats,z = _interaction_matrix(df, value)
     F = len(feats)

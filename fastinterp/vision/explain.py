@@ -12,14 +12,14 @@ from fastai.learner import Learner
 from ..checks import *
 from ..checks import check_args, int_rule, real_rule, one_of, seed_rule, flag
 from ..guard import eval_mode, preserved_rng, new_seed, generator
-from ..evalset import plain, eval_dl, materialize
+from ..evalset import plain
 from ..engine import autocast_dtype
 from ..outputs import activation, output_fn, row_targets, classes, output_names
 from ..results import Result, finish
 from ..runner import analysis
 from ..explain import explain_tensor_rows
-from .inputs import image_type, image_input, series_input, decode_images, baseline_tensor, baseline_name, is_dl, is_batch
-from .layers import MIN_SIZE, find_layer, resolve_layer, CamLayer
+from .inputs import image_type, image_input, series_input, decode_images, baseline_tensor, baseline_name
+from .layers import MIN_SIZE, find_layer, resolve_layer
 from .methods import OUTPUTS, score_transform, grad_cam, occlusion_maps, ig_maps, default_window, chunks
 
 # %% auto #0

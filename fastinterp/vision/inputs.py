@@ -10,7 +10,7 @@ from fastai.data.transforms import Normalize
 from fastai.vision.core import PILBase
 from ..checks import *
 from ..guard import preserved_rng
-from ..evalset import materialize, model_device, plain, eval_dl
+from ..evalset import materialize, model_device, plain
 from ..outputs import classes
 
 # %% auto #0

@@ -5,7 +5,7 @@
 # %% ../../nbs/28_image_methods.ipynb #1926d902
 from __future__ import annotations
 import itertools
-import numpy as np, torch
+import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 from ..checks import ArgumentError
