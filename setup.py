@@ -28,7 +28,8 @@ setuptools.setup(
     include_package_data=True,
     python_requires=f'>={min_python}',
     install_requires=cfg['requirements'].split(),
-    extras_require={'dev': cfg['dev_requirements'].split(), 'explain': cfg['explain_requirements'].split()},
+    extras_require={'dev': cfg['dev_requirements'].split(), 'explain': cfg['explain_requirements'].split(),
+                    'shap': cfg['shap_requirements'].split()},
     classifiers=[f'Development Status :: {statuses[int(cfg["status"])-1]}', f'Intended Audience :: {cfg["audience"]}',
                  f'Natural Language :: {cfg["language"]}', lic_classifier] +
                 [f'Programming Language :: Python :: {v}' for v in py_versions],

@@ -18,6 +18,7 @@ from .vision.layers import find_layer
 from .vision.methods import OUTPUTS
 from .drift import HISTORY_COLUMNS, epoch_seed, importance_drift
 from .callback import ImportanceTracker
+from .interop import to_shap
 from .plots.importance import plot_importance
 from .plots.dependence import plot_partial_dependence
 from .plots.correlation import plot_dendrogram
