@@ -48,8 +48,8 @@ def check_columns(learn, df:pd.DataFrame, what:str='the DataFrame'):
     if missing: raise DataError(f"Column(s) {missing} that the learner was trained on are missing from {what}; add them (NaN is allowed "
                                 f"for continuous columns with FillMissing). Expected columns: {need}")
 
-def plain_frame(df:pd.DataFrame) -> pd.DataFrame:
-    "A copy of `df` in which fastai's procs see the values it shows: categories as values, nullable dtypes as numpy ones"
+def plain_frame(df:pd.DataFrame, first:list=None) -> pd.DataFrame:
+    "A copy of `df` in which fastai's procs see the values it shows: categories as values, nullable dtypes as numpy ones, `first` columns first"
     def _col(s):
         dt = s.dtype
         if isinstance(dt, pd.CategoricalDtype): return s.astype(object)         # Categorify would read its codes
@@ -58,7 +58,9 @@ def plain_frame(df:pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(dt):                                    # Int64, Float64, ... with pd.NA
             return s.astype('float64') if s.isna().any() or pd.api.types.is_float_dtype(dt) else s.astype(dt.numpy_dtype)
         return s
-    return pd.DataFrame({c: _col(df[c]) for c in df.columns}, index=df.index)   # fresh, contiguous columns
+    order = [c for c in (first or []) if c in df.columns]
+    order += [c for c in df.columns if c not in set(order)]
+    return pd.DataFrame({c: _col(df[c]) for c in order}, index=df.index)   # fresh columns, in the order fastai reads them
 
 def eval_dl(learn, dl=None, need_targets:bool=True):
     "The DataLoader an analysis of `learn` reads: `dl`, a `test_dl` of a DataFrame, or the validation set"
@@ -70,7 +72,7 @@ def eval_dl(learn, dl=None, need_targets:bool=True):
         if missing and need_targets:
             raise DataError(f"The DataFrame passed as `dl` lacks the target column(s) {missing}, so there is nothing to "
                             "score against. Add them, or pass a DataLoader: `learn.dls.test_dl(df, with_labels=True)`.")
-        with preserved_rng(): return learn.dls.test_dl(plain_frame(dl), with_labels=not missing)
+        with preserved_rng(): return learn.dls.test_dl(plain_frame(dl, (input_columns(learn) or [])+(ys or [])), with_labels=not missing)
     if dl is not None: return dl
     dls = getattr(learn, 'dls', None)
     dl = dls.valid if dls is not None and len(getattr(dls, 'loaders', []))>1 else None

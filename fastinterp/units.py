@@ -85,7 +85,7 @@ class TabularUnits(Units):
         if not isinstance(rows, pd.DataFrame): raise ArgumentError(f"Expected a DataFrame or Series of raw rows, got {type(rows).__name__}")
         if len(rows)==0: raise ArgumentError("No rows given: the DataFrame is empty.")
         check_columns(self.learn, rows, 'the rows')
-        rows = plain_frame(rows)
+        rows = plain_frame(rows, self.features)
         for c in self.features:
             if self.is_categorical(c): self.check_levels(c, rows[c], arg='the rows')
         return rows

@@ -428,3 +428,24 @@ def test_plots(sq, cnn):
     assert len([a for a in fig.axes if a.images]) == 3
     with pytest.raises(ArgumentError, match='arguments of learn.explain'):
         plot_image_explanations(e, method='gradcam')
+
+
+# ------------------------------------------------------------------ inputs fastai itself fails on (issue 18)
+def test_images_of_different_sizes_name_the_fix(cnn):
+    "Without a Resize, images of two sizes can't make one batch: fastinterp's message, not fastai's collate error"
+    a, b = np.zeros((24, 40, 3), np.uint8), np.zeros((48, 48, 3), np.uint8)
+    with pytest.raises(ArgumentError, match=r'sizes \[\(24, 40\), \(48, 48\)\] before them.*add a `Resize`'):
+        cnn.explain([a, b])
+
+
+def test_lazily_opened_image(tmp_path, sq, cnn):
+    "PIL.Image.open(path) reads the pixels only when asked: it is loaded first, and gives the same map as the array"
+    import PIL.Image
+    p = tmp_path/'img.png'; PIL.Image.fromarray(sq[0][3]).save(p)
+    np.testing.assert_allclose(cnn.explain(PIL.Image.open(p)).map, cnn.explain(sq[0][3]).map, atol=1e-6)
+
+
+def test_float_arrays_must_be_in_unit_range(cnn, sq):
+    "A float tensor and a float array of 0-255 are refused alike (both look like pixels already scaled, or normalised input)"
+    for x in (torch.tensor(sq[0][0]).float(), sq[0][0].astype(np.float32)):
+        with pytest.raises(ArgumentError, match=r'values in \[0,1\]'): cnn.explain(x)
