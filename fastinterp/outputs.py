@@ -37,10 +37,16 @@ def classes(learn) -> list|None:
     except TypeError: pass
     return None
 
+def is_softmax_classifier(learn) -> bool:
+    "Whether `learn`'s loss is cross-entropy (torch's or fastai's), i.e. its outputs are classes even without a vocabulary"
+    lf = getattr(learn, 'loss_func', None)
+    return isinstance(lf, torch.nn.CrossEntropyLoss) or isinstance(getattr(lf, 'func', None), torch.nn.CrossEntropyLoss)
+
 def output_names(learn, n_out:int) -> tuple[list, bool]:
     "Names of the model's `n_out` outputs, and whether they are a classifier's classes"
     c = classes(learn)
     if c is not None and len(c)==n_out: return c, True
+    if n_out>1 and is_softmax_classifier(learn): return list(range(n_out)), True   # classes with no vocabulary: 0, 1, ...
     names = list(getattr(getattr(learn, 'dls', None), 'y_names', None) or [])
     return (names if len(names)==n_out else [f'output_{i}' for i in range(n_out)]), False
 

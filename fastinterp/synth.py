@@ -11,7 +11,7 @@ from fastai.tabular.all import (TabularDataLoaders, tabular_learner, Categorify,
 # %% auto #0
 __all__ = ['CAT_EFFECT', 'TEXT_FILLER', 'synth_df', 'synth_dls', 'synth_learner', 'interaction_df', 'interaction_learner',
            'twin_df', 'twin_dls', 'twin_learner', 'synth_text_df', 'synth_text_learner', 'square_images', 'image_dls',
-           'small_cnn']
+           'small_cnn', 'pulse_series', 'series_dls', 'small_cnn1d']
 
 # %% ../nbs/02_synth.ipynb #f95855ec
 CAT_EFFECT = {'a': -1.5, 'b': 0.0, 'c': 1.5}
@@ -213,3 +213,52 @@ def small_cnn(n_in:int=3,             # Input channels
         layers += [ConvLayer(c, f)] + ([nn.MaxPool2d(2)] if i<len(nf)-1 else [])
         c = f
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), Flatten(), nn.Linear(c, n_out))
+
+# %% ../nbs/02_synth.ipynb #7f0a1c11
+def pulse_series(n:int=400,        # Series
+                 channels:int=3,   # Channels per series
+                 length:int=96,    # Time steps
+                 width:int=8,      # Steps of the pulse
+                 at:int=None,      # First step of the pulse; `None`: random per series
+                 channel:int=1,    # The channel that carries it
+                 p:float=0.5,      # Fraction of series in class 1 (with a pulse)
+                 seed:int=0,       # Seed of numpy's private generator
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # series float32 [n,C,T], labels [n], masks bool [n,T]
+    "Noisy series; those of class 1 carry a pulse in `channel`, whose steps `masks` marks"
+    rng = np.random.default_rng(seed)
+    x = (np.cumsum(rng.normal(0, 0.2, (n, channels, length)), -1) + rng.normal(0, 0.5, (n, channels, length))).astype(np.float32)
+    labels = (rng.random(n) < p).astype(np.int64)
+    masks = np.zeros((n, length), dtype=bool)
+    bump = np.sin(np.linspace(0, np.pi, width)).astype(np.float32)*3
+    for i in np.flatnonzero(labels):
+        a = at if at is not None else int(rng.integers(0, length-width+1))
+        x[i, channel, a:a+width] += bump
+        masks[i, a:a+width] = True
+    return x, labels, masks
+
+def series_dls(x:np.ndarray,          # Series [n,C,T]
+               labels,                # One int label per series
+               valid_pct:float=0.25,  # Fraction held out (a random split)
+               bs:int=32,             # Batch size
+               seed:int=0,            # Seed of the split and of the training loader's shuffling
+              ):
+    "fastai `DataLoaders` of (series, label) tensors: a plain tensor learner's data"
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    import torch
+    idx = np.random.default_rng(seed).permutation(len(x))
+    k = int(round(len(x)*(1-valid_pct)))
+    ds = [(torch.tensor(x[i]), torch.tensor(int(labels[i]))) for i in idx]
+    return DataLoaders(DataLoader(ds[:k], bs=bs, shuffle=True), DataLoader(ds[k:], bs=bs))
+
+def small_cnn1d(n_in:int=3,          # Input channels
+                n_out:int=2,         # Classes
+                nf:tuple=(16,32,32), # Filters of each conv block; a 2x max-pool between blocks
+               ):
+    "A plain `nn.Sequential` 1-d CNN: conv, batchnorm, ReLU blocks, max-pools, global average pool, linear"
+    from torch import nn
+    layers,c = [],n_in
+    for i,f in enumerate(nf):
+        layers += [nn.Conv1d(c, f, 5, padding=2), nn.BatchNorm1d(f), nn.ReLU()] + ([nn.MaxPool1d(2)] if i<len(nf)-1 else [])
+        c = f
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(c, n_out))
