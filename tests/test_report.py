@@ -215,6 +215,10 @@ def test_report_in_a_browser(notes, row_expl, img_expl, tmp_path):
         by_word = {(t, w): c for t, w, c, v in colours}
         fam = [c for (t, w), c in by_word.items() if w == 'family']
         fct.test_eq(fam, ['rgb(0, 160, 0)'])                             # the largest word of both: full green
+        tips = d.execute_script("return Array.from(document.querySelectorAll('.fi-tok')).map(s => [s.textContent, s.title])")
+        top = notes.attribution[notes.token == 'family'].item()
+        assert ['family', f'family: {top:+.4g}'] in tips                  # hovering a word gives its value
+        assert any(w == 'Patient' and t.startswith('Patient: ') and ' = xxmaj ' in t for w, t in tips)   # and what was folded in
     finally: d.quit()
 
 
