@@ -24,6 +24,7 @@ from .plots.dependence import plot_partial_dependence
 from .plots.correlation import plot_dendrogram
 from .plots.interactions import plot_interactions
 from .plots.explain import plot_explanation, plot_explanation_summary
-from .plots.text import explanation_html
+from .plots.text import explanation_html, text_words, text_scale
 from .plots.image import plot_image_explanation, plot_image_explanations, plot_patch_importance
 from .plots.drift import plot_importance_history
+from .report import explanation_report, CaseReport, case_kind

@@ -1,5 +1,5 @@
 "`learn.explain(text)`: which words drove a text classifier's prediction (integrated gradients on the embeddings), for short texts, texts longer than the model's seq_len, and lists of texts (nbs/24_explain_text)."
-import copy, json, pickle, random, sys
+import copy, json, pickle, random, re, sys
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
 from torch import Tensor
@@ -193,7 +193,7 @@ def test_text_details(tl):
         fct.test_eq(r.convergence_delta[i], part.convergence_delta.iloc[0])
     fct.test_eq(r.target.tolist(), [1, 1])
     fct.test_eq(r.internal_batch_size.tolist(), [50, 40])
-    fct.test_eq(explanation_html(r, text=1, as_str=True).count('<span'), 51)
+    fct.test_eq(explanation_html(r, text=1, show_special=True, as_str=True).count('class="fi-tok"'), 51)
 
 
 def _n_hooks(m):
@@ -301,14 +301,17 @@ def test_text_bad_input_lists(tl):
 
 def test_text_html_many(tl):
     many = tl.explain(['the family', 'no new pain reported'], target='neg')
-    with pytest.raises(ArgumentError, match=r'This explanation has 2 texts; pass text= one of \[0, 1\]'):
-        explanation_html(many)
+    both = explanation_html(many, as_str=True)                  # every text, on one scale
+    fct.test_eq(both.count('class="fi-text-one"'), 2)
     with pytest.raises(ArgumentError, match='Text 5 is not in this explanation'):
         explanation_html(many, text=5)
     s = explanation_html(many, text=1, as_str=True)
-    fct.test_eq(s.count('<span'), 5)
+    fct.test_eq(s.count('class="fi-tok"'), 4)                   # no new pain reported (xxbos not drawn)
     assert 'attribution to class neg' in s and '>pain<' in s and '>family<' not in s
-    fct.test_eq(explanation_html(many[many.text == 0], as_str=True), explanation_html(many, text=0, as_str=True))
+    # one text of a list is drawn on the scale of all of them; alone, on its own
+    scale = lambda h: float(re.search(r'data-scale="([^"]+)"', h)[1])
+    fct.test_eq(scale(explanation_html(many, text=0, as_str=True)), scale(both))
+    assert scale(explanation_html(many[many.text == 0], as_str=True)) <= scale(both)
     with pytest.raises(ArgumentError, match='text= is for the explanation of a list of texts'):
         explanation_html(tl.explain('the family'), text=0)
 
@@ -379,7 +382,8 @@ def test_text_html(tl):
     h = explanation_html(e)
     s = explanation_html(e, as_str=True)
     fct.test_eq(h.data, s)
-    fct.test_eq(s.count('<span'), len(e))
-    assert 'rgba(0,160,0,1.00)' in s and '>family<' in s
+    fct.test_eq(s.count('class="fi-tok"'), len(e) - 1)        # every token a word, xxbos not drawn (named in the header)
+    assert 'rgba(0,160,0,1.00)' in s and '>family<' in s and 'not drawn: xxbos' in s
     assert 'attribution to class pos' in s
+    fct.test_eq(explanation_html(e, show_special=True, as_str=True).count('class="fi-tok"'), len(e))
     assert '&lt;b&gt;' in explanation_html(pd.DataFrame({'token': ['<b>'], 'attribution': [0.1]}), as_str=True)

@@ -1,0 +1,237 @@
+"""Text explanations on one stated scale, words as the note wrote them, and the case report (`fastinterp.report`): known
+answers, bad input, no side effects, and the report opened offline in a real browser (headless Chromium, Debian's package)."""
+import copy, html, re, shutil, tempfile
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+import fastcore.test as fct
+from fastai.vision.all import Learner, accuracy, set_seed
+from fastinterp.all import ArgumentError, explanation_html, explanation_report, text_scale, text_words
+from fastinterp.results import finish
+from fastinterp.synth import synth_text_learner, synth_df, square_images, image_dls, small_cnn
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT/'_shots'
+CHROMIUM, CHROMEDRIVER = Path('/usr/bin/chromium'), Path('/usr/bin/chromedriver')
+
+# two clinical-style notes: A has the word the synthetic model learned ('family'), B has not
+NOTE_A = "Patient seen with family visit today, ALL questions answered and resting"
+NOTE_B = "Patient is oriented and calm, discharged in two weeks."
+
+
+@pytest.fixture(scope='module')
+def text_learn(): return synth_text_learner()
+
+
+@pytest.fixture(scope='module')
+def notes(text_learn): return text_learn.explain([NOTE_A, NOTE_B])
+
+
+@pytest.fixture(scope='module')
+def row_expl(clf_learn): return clf_learn.explain(synth_df(2000).iloc[3], seed=0)
+
+
+@pytest.fixture(scope='module')
+def img_expl():
+    "Grad-CAM of a class-1 image of the bright-square data, on the small CNN of the notebooks"
+    set_seed(0, reproducible=True)
+    imgs, labels, masks = square_images(400, size=32, square=6, seed=0)
+    learn = Learner(image_dls(imgs, labels, bs=32, device='cpu'), small_cnn(), metrics=accuracy)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(5, 1e-2)
+    i = int(np.flatnonzero(labels == 1)[0])
+    return learn.explain(imgs[i])
+
+
+def spans(h):
+    "(attribution, style, word) of each word drawn in an explanation's HTML"
+    return [(float(v), st, html.unescape(w)) for v, st, w in
+            re.findall(r'<span class="fi-tok" data-attribution="([^"]+)" title="[^"]*" style="([^"]*)">([^<]*)</span>', h)]
+
+
+def background(style): return style.split(';')[0].split(':', 1)[1]
+
+
+def text_table(values, words):
+    "A two-text explanation table with given attributions, as `TextLearner.explain` returns for a list"
+    n = [len(v) for v in values]
+    df = pd.DataFrame({'text': np.repeat(np.arange(len(values)), n), 'position': np.concatenate([np.arange(k) for k in n]),
+                       'token': sum(words, []), 'attribution': np.concatenate(values), 'special': False, 'known': True})
+    df['target'], df['prediction'], df['base_value'], df['convergence_delta'] = 'pos', 0.5, 0.1, 0.
+    return finish(df, 'explain_text', method='IntegratedGradients on embeddings')
+
+
+# ---------------------------------------------------------------- one scale
+def test_same_attribution_same_colour_in_both_texts():
+    "Text 0's largest word carries 0.4, text 1's 0.1; 'calm' carries 0.1 in both. On one scale both are a quarter green;"
+    "each on its own scale (the old drawing), text 1's would be full green."
+    t = text_table([np.array([0.4, 0.1]), np.array([0.1, 0.05])], [['family', 'calm'], ['calm', 'today']])
+    sp = spans(explanation_html(t, as_str=True))
+    fct.test_eq([w for _, _, w in sp], ['family', 'calm', 'calm', 'today'])
+    fct.test_eq(background(sp[1][1]), background(sp[2][1]))
+    fct.test_eq(background(sp[1][1]), 'rgba(0,160,0,0.25)')
+    fct.test_eq(background(sp[0][1]), 'rgba(0,160,0,1.00)')
+    # one text of the two: still the scale of both; alone, its own
+    fct.test_eq(background(spans(explanation_html(t, text=1, as_str=True))[0][1]), 'rgba(0,160,0,0.25)')
+    fct.test_eq(background(spans(explanation_html(t[t.text == 1], as_str=True))[0][1]), 'rgba(0,160,0,1.00)')
+    # a fixed scale across calls, and negative attributions in the second colour
+    t2 = text_table([np.array([-0.2, 0.1])], [['pain', 'calm']])
+    sp2 = spans(explanation_html(t2, scale=0.4, as_str=True))
+    fct.test_eq([background(s) for _, s, _ in sp2], ['rgba(220,0,0,0.50)', 'rgba(0,160,0,0.25)'])
+
+
+def test_two_notes_share_a_scale(notes):
+    h = explanation_html(notes, as_str=True)
+    sp = spans(h)
+    words = text_words(notes)
+    s = float(re.search(r'data-scale="([^"]+)"', h)[1])
+    fct.test_close(s, words.attribution[words.drawn].abs().max(), eps=1e-5)      # the largest |word| of both notes
+    for v, st, _ in sp: fct.test_eq(background(st), f"rgba({'0,160,0' if v >= 0 else '220,0,0'},{min(1, abs(v)/s):.2f})")
+    # note B has no trigger: on A's scale none of its words is more than a faint tint
+    b = words[(words.text == 1) & words.drawn]
+    assert b.attribution.abs().max() < 0.1*s, (b.attribution.abs().max(), s)
+    assert 'full colour at ±' in h and 'the largest |attribution| of the 2 texts drawn' in h
+
+
+def test_header_adds_up(notes):
+    "class, prediction and base value as the explanation has them, and base + sum of attributions = prediction (within delta)"
+    h = explanation_html(notes, as_str=True)
+    heads = re.findall(r'class <b>([^<]+)</b>: prediction <b>([^<]+)</b> = base value (\S+) \+ attributions (\S+) '
+                       r'\(convergence delta (\S+)\)', h)
+    first = notes.groupby('text')[['target', 'prediction', 'base_value', 'convergence_delta']].first()
+    fct.test_eq(len(heads), 2)
+    for (tgt, pred, base, tot, delta), (_, r) in zip(heads, first.iterrows()):
+        fct.test_eq(tgt, r.target)
+        fct.test_eq(pred, f'{r.prediction:.4g}'); fct.test_eq(base, f'{r.base_value:.4g}')
+        fct.test_close(float(base) + float(tot), float(pred), eps=float(delta) + 1e-3)
+
+
+# ---------------------------------------------------------------- words as written
+def test_words_as_the_note_wrote_them(notes):
+    words = text_words(notes)
+    a = words[(words.text == 0) & words.drawn]
+    fct.test_eq(a.word.iloc[0], 'Patient')
+    assert 'ALL' in set(a.word) and not any(w.startswith('xx') for w in words.word[words.drawn])
+    fct.test_eq(a.word[a.attribution.abs().idxmax()], 'family')              # the model's trigger is the top word
+    fct.test_close(words.groupby('text').attribution.sum().to_numpy(), notes.groupby('text').attribution.sum().to_numpy(), eps=1e-12)
+    h = explanation_html(notes, as_str=True)
+    drawn = [w for _, _, w in spans(h)]
+    assert 'Patient' in drawn and 'xxmaj' not in drawn and 'xxbos' not in drawn
+    assert 'not drawn: xxbos' in h and 'folded into the word they mark' in h
+    drawn_special = [w for _, _, w in spans(explanation_html(notes, show_special=True, as_str=True))]
+    fct.test_eq(drawn_special, list(notes.token))
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize('call, match', [
+    (lambda n: explanation_html(pd.DataFrame({'x': [1]})), r"without the columns \['attribution', 'token'\]"),
+    (lambda n: explanation_html(n, scale=0), r'scale must be a number in \(0, inf\)'),
+    (lambda n: explanation_html(n, scale=-1.), r'scale must be a number in \(0, inf\)'),
+    (lambda n: explanation_html(n, text=5), 'Text 5 is not in this explanation'),
+    (lambda n: explanation_report(), 'needs at least one explanation'),
+    (lambda n: explanation_report([]), 'needs at least one explanation'),
+    (lambda n: explanation_report(pd.DataFrame({'x': [1]})), r"got a DataFrame with columns \['x'\]"),
+    (lambda n: explanation_report(n, scale=0.), r'scale must be a number in \(0, inf\)'),
+    (lambda n: explanation_report(n, path='/no/such/folder/case.html'), "The folder '/no/such/folder' does not exist"),
+    (lambda n: explanation_report(n.iloc[:0]), 'Case 0 is an empty explanation'),
+    (lambda n: explanation_report(np.zeros(3)), 'got a ndarray'),
+])
+def test_bad_input(notes, call, match):
+    with pytest.raises(ArgumentError, match=match): call(notes)
+
+
+def test_report_changes_nothing_it_is_given(notes, row_expl, img_expl):
+    before = [copy.deepcopy(x) for x in (notes, row_expl)]
+    maps = img_expl['map'].copy(), img_expl['image'].copy(), img_expl['frame'].copy(), dict(img_expl['frame'].attrs)
+    explanation_report(notes, row_expl, img_expl)
+    for b, x in zip(before, (notes, row_expl)):
+        pd.testing.assert_frame_equal(b, x); fct.test_eq(b.attrs, x.attrs)
+    fct.test_eq(img_expl['map'], maps[0]); fct.test_eq(img_expl['image'], maps[1])
+    pd.testing.assert_frame_equal(img_expl['frame'], maps[2]); fct.test_eq(img_expl['frame'].attrs, maps[3])
+
+
+# ---------------------------------------------------------------- in a real browser
+def chrome():
+    "A headless Chromium driven by selenium, or a skip that says what is missing"
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver (CI: .ci/browser)")
+    try: from selenium import webdriver
+    except ImportError: pytest.skip("selenium is not installed (pip install selenium; it is in settings.ini's dev_requirements)")
+    from selenium.webdriver.chrome.service import Service
+    o = webdriver.ChromeOptions()
+    o.binary_location = str(CHROMIUM)
+    for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+              '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', f'--user-data-dir={tempfile.mkdtemp()}',
+              '--window-size=1100,900'):
+        o.add_argument(a)
+    o.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=o)
+
+
+def open_and_shoot(driver, page:Path, png:Path) -> dict:
+    "Open `page`, take a screenshot of all of it to `png` (and a copy in _shots/), and return what the page showed"
+    driver.get(page.as_uri())
+    height = driver.execute_script('return document.documentElement.scrollHeight')
+    driver.set_window_size(1100, min(height + 120, 8000))
+    driver.save_screenshot(str(png))
+    SHOTS.mkdir(exist_ok=True)
+    shutil.copy(png, SHOTS/png.name)
+    return dict(text=driver.execute_script('return document.body.innerText'),
+                log=[e for e in driver.get_log('browser') if e['level'] in ('SEVERE', 'WARNING')],
+                fetched=driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)"),
+                images=driver.execute_script('return Array.from(document.images).map(i => [i.complete, i.naturalWidth])'))
+
+
+def test_report_in_a_browser(notes, row_expl, img_expl, tmp_path):
+    page = tmp_path/'case_report.html'
+    rep = explanation_report(notes, row_expl, img_expl, path=page, title='Case report: two notes, a row and an image')
+    assert page.read_text() == rep.html
+    fct.test_eq([k for k, _ in rep.cases], ['text', 'tabular', 'image'])
+    d = chrome()
+    try:
+        seen = open_and_shoot(d, page, tmp_path/'report_text_tabular_image.png')
+        fct.test_eq(seen['log'], [])                                    # no console errors, no blocked loads
+        fct.test_eq(seen['fetched'], [])                                # nothing fetched: the page is self-contained
+        assert len(seen['images']) == 2 and all(ok and w > 0 for ok, w in seen['images']), seen['images']
+        text = seen['text']
+        # the predictions and bases, as the explanations have them
+        for r in notes.groupby('text')[['prediction', 'base_value']].first().itertuples():
+            assert f'prediction {r.prediction:.4g} = base value {r.base_value:.4g}' in text
+        assert f"{row_expl.attrs['prediction']:.4g}" in text and f"{row_expl.attrs['base_value']:.4g}" in text
+        assert f"{img_expl['frame'].probability[0]:.4g} (probability of 1)" in text
+        # the top words, as the notes wrote them; the top features with their raw values
+        assert 'Patient seen with family visit today, ALL questions answered and resting' in text
+        assert 'xxmaj' not in text.replace('xxmaj, xxup', '')            # named once in the legend, never drawn
+        for f, v in zip(row_expl.feature[:2], row_expl.value[:2]):
+            assert f in text and (f'{v:.4g}' if isinstance(v, float) else str(v)) in text
+        for s in ('What this shows.', "What it doesn't.", 'gradcam', 'shapley', 'IntegratedGradients on embeddings', 'fastinterp '):
+            assert s in text, s
+        # the same attribution has the same colour in both notes, as the browser computes it
+        colours = d.execute_script("""return Array.from(document.querySelectorAll('.fi-tok')).map(s =>
+            [s.closest('.fi-text-one').dataset.text, s.textContent, getComputedStyle(s).backgroundColor, s.dataset.attribution])""")
+        scale = float(re.search(r'data-scale="([^"]+)"', rep.html)[1])
+        for t, w, c, v in colours:                                       # every word of both notes on the one scale
+            rgb, alpha = re.fullmatch(r'rgba?\((\d+, \d+, \d+)(?:, ([\d.]+))?\)', c).groups()
+            fct.test_eq(rgb, '0, 160, 0' if float(v) >= 0 else '220, 0, 0')
+            fct.test_close(float(alpha or 1), round(min(1, abs(float(v))/scale), 2), eps=5e-3)
+        by_word = {(t, w): c for t, w, c, v in colours}
+        fam = [c for (t, w), c in by_word.items() if w == 'family']
+        fct.test_eq(fam, ['rgb(0, 160, 0)'])                             # the largest word of both: full green
+        tips = d.execute_script("return Array.from(document.querySelectorAll('.fi-tok')).map(s => [s.textContent, s.title])")
+        top = notes.attribution[notes.token == 'family'].item()
+        assert ['family', f'family: {top:+.4g}'] in tips                  # hovering a word gives its value
+        assert any(w == 'Patient' and t.startswith('Patient: ') and ' = xxmaj ' in t for w, t in tips)   # and what was folded in
+    finally: d.quit()
+
+
+def test_two_texts_one_scale_in_a_browser(notes, tmp_path):
+    page = tmp_path/'two_notes.html'
+    page.write_text('<!DOCTYPE html><html><head><meta charset="utf-8"><title>two notes</title></head><body>'
+                    + explanation_html(notes, as_str=True) + '<hr>' + explanation_html(notes, show_special=True, as_str=True)
+                    + '</body></html>', encoding='utf-8')
+    d = chrome()
+    try:
+        seen = open_and_shoot(d, page, tmp_path/'two_notes_one_scale.png')
+        fct.test_eq(seen['log'], []); fct.test_eq(seen['fetched'], [])
+        assert 'Patient seen with family visit today, ALL questions answered and resting' in seen['text']
+        assert 'Patient is oriented and calm, discharged in two weeks.' in seen['text']
+        assert 'xxmaj patient' in seen['text']                              # the second drawing: every token, as requested
+    finally: d.quit()
