@@ -26,5 +26,6 @@ from .plots.interactions import plot_interactions
 from .plots.explain import plot_explanation, plot_explanation_summary
 from .plots.text import explanation_html, text_words, text_scale
 from .plots.image import plot_image_explanation, plot_image_explanations, plot_patch_importance
+from .plots.series import plot_series_explanation
 from .plots.drift import plot_importance_history
 from .report import explanation_report, CaseReport, case_kind

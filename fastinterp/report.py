@@ -12,8 +12,9 @@ from .checks import ArgumentError, check_args, real_rule, flag, positive_int
 from .results import Result, frame_of, one_of_many
 from .vision.explain import ImageExplanation
 from .plots.explain import plot_explanation
-from .plots.text import text_scale, _text_html
-from .plots.image import plot_image_explanation, _display, _show
+from .plots.text import text_scale, texts_html
+from .plots.image import plot_image_explanation, display_image, show_image
+from .plots.series import plot_series_explanation
 
 # %% auto #0
 __all__ = ['case_kind', 'CaseReport', 'explanation_report']
@@ -97,7 +98,7 @@ def _tabular_cases(df:pd.DataFrame, top_k:int) -> list:
 def _text_case(df:pd.DataFrame, scale:float, why:str, show_special:bool) -> tuple:
     "(kind, title, html) of a text explanation (every text of a list, on one scale)"
     n = df['text'].nunique() if 'text' in df.columns else 1
-    body = _text_html(df, None, scale, show_special, why)
+    body = texts_html(df, None, scale, show_special, why)
     shows = ("Which words this model leaned on for this prediction. Each word's colour is its integrated-gradients attribution: how much "
              "moving its embedding from the padding token's to its own changed the prediction, from the base value (the prediction for a "
              "text of padding only) to the prediction. The attributions add up to prediction − base value, within the convergence delta "
@@ -149,19 +150,14 @@ def _image_cases(expl) -> list:
         if images:
             fig = Figure(figsize=(6.8, 3.3))
             a1,a2 = fig.subplots(1, 2)
-            _show(a1, _display(img)); a1.set_title('the image as the model saw it', fontsize=9)
+            show_image(a1, display_image(img)); a1.set_title('the image as the model saw it', fontsize=9)
             plot_image_explanation(expl, j if many else None, ax=a2)
             fig.colorbar(ScalarMappable(norm=Normalize(0, top if top>0 else 1.), cmap='jet'), ax=a2, fraction=0.046, pad=0.04).set_label(
                 'map (full colour at its 98th pct.)', fontsize=8)
         else:
-            x = np.asarray(img, dtype=np.float64).reshape(-1, m.shape[-1])
-            fig = Figure(figsize=(6.8, 3.6))
-            a1,a2 = fig.subplots(2, 1, sharex=True)
-            for c,xc in enumerate(x): a1.plot(xc, lw=1, label=f'channel {c}')
-            if len(x)>1: a1.legend(fontsize=7)
-            a1.set_title('the sequence as the model saw it', fontsize=9)
-            a2.fill_between(np.arange(len(m)), 0, pos, color='tab:orange'); a2.set_ylim(0, (top or 1.)*1.05)
-            a2.set_xlabel('time step'); a2.set_ylabel('map', fontsize=8)
+            C = np.asarray(img).reshape(-1, m.shape[-1]).shape[0]
+            fig = Figure(figsize=(6.8, 0.9*C+1.5))
+            plot_series_explanation(expl, j if many else None, ax=fig.subplots())
         actual = r.get('actual')
         known = actual is not None and not (isinstance(actual, float) and math.isnan(actual))
         base = ('none: the map does not add up to the prediction' if a.get('method')!='integrated_gradients' else

@@ -19,7 +19,7 @@ from ..vision.explain import ImageExplanation
 __all__ = ['plot_image_explanation', 'plot_image_explanations', 'plot_patch_importance']
 
 # %% ../../nbs/30_plot_image.ipynb #43ccb66f
-def _display(img) -> np.ndarray:
+def display_image(img) -> np.ndarray:
     "An image for `imshow`: [H,W,C] floats in [0,1]"
     if isinstance(img, ImageExplanation): img = img['image'] if img['image'].ndim==3 else img['image'][0]
     import PIL.Image
@@ -34,7 +34,7 @@ def _display(img) -> np.ndarray:
     a = a.astype(np.float64)
     return (a/255 if a.max()>1 else a).clip(0, 1)
 
-def _show(ax, img):
+def show_image(ax, img):
     ax.imshow(img[..., 0] if img.shape[-1]==1 else img[..., :3], cmap='gray' if img.shape[-1]==1 else None, vmin=0, vmax=1)
     ax.set_xticks([]); ax.set_yticks([])
 
@@ -51,7 +51,7 @@ def _heat(m:np.ndarray, cmap, alpha:float, positive:bool, fade:bool, outlier_per
     rgba[..., 3] = alpha*np.abs(m) if fade else alpha
     return rgba
 
-def _title(r) -> tuple[str, str]:
+def explanation_title(r) -> tuple[str, str]:
     "Title and its colour for one row of an explanation's frame"
     known = r['actual'] is not None and not (isinstance(r['actual'], float) and np.isnan(r['actual']))
     top = f"pred {r['predicted']}" + (f" / actual {r['actual']}" if known else '')
@@ -83,9 +83,9 @@ def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` fo
     elif i not in (None, 0): raise ArgumentError(f"This explanation holds one image; i={i} is out of range.")
     row = df.iloc[i or 0]
     if ax is None: _,ax = plt.subplots(figsize=(3, 3.3))
-    _show(ax, _display(img))
+    show_image(ax, display_image(img))
     ax.imshow(_heat(m, cmap or ('jet' if positive else 'bwr'), alpha, positive, fade, outlier_perc))
-    t,c = _title(row)
+    t,c = explanation_title(row)
     ax.set_title(t if title is None else title, color=c if title is None else 'black', fontsize=9)
     return ax
 
@@ -174,7 +174,7 @@ def plot_patch_importance(fi,                  # Result of `learn.feature_import
     R,C = max(i for i,_ in cells)+1,max(j for _,j in cells)+1
     grid = np.full((R, C), np.nan)
     for (i,j),v in cells.items(): grid[i,j] = v
-    img = None if image is None else _display(image)
+    img = None if image is None else display_image(image)
     edges = _edges(fi, R, C, None if img is None else img.shape[:2], patch_size)
     if img is not None and edges is None:
         raise ArgumentError("To place the patches on the image, pass patch_size= (the one given to feature_importance), or the result "
@@ -185,7 +185,7 @@ def plot_patch_importance(fi,                  # Result of `learn.feature_import
     cm = plt.get_cmap(cmap)
     if ax is None: _,ax = plt.subplots(figsize=(4.8, 4))
     if img is not None:
-        _show(ax, img)
+        show_image(ax, img)
         rgba = np.zeros(img.shape[:2]+(4,))
         for (i,j),v in cells.items():
             rgba[ys[i]:ys[i+1], xs[j]:xs[j+1]] = cm(norm(v))

@@ -11,7 +11,7 @@ from ..checks import ArgumentError, check_args, real_rule, flag
 from ..results import finish, frame_of, one_of_many
 
 # %% auto #0
-__all__ = ['text_words', 'text_scale', 'explanation_html']
+__all__ = ['text_words', 'text_scale', 'texts_html', 'explanation_html']
 
 # %% ../../nbs/25_plot_text.ipynb #8e249605
 _DROPPED = ('xxbos', 'xxeos', 'xxpad')   # structure, not words: not drawn; their attribution is reported in the header
@@ -152,7 +152,7 @@ def text_scale(*expls,                   # Results of `TextLearner.explain` (Dat
         m = max([m] + [abs(r['attribution']) for _,part,*_ in _texts_of(df) for r in _rows_of(part, show_special) if r['drawn']])
     return m if m>0 else 1.
 
-def _text_html(df:pd.DataFrame, text=None, scale:float=None, show_special:bool=False, why:str=None) -> str:
+def texts_html(df:pd.DataFrame, text=None, scale:float=None, show_special:bool=False, why:str=None) -> str:
     "The HTML of `explanation_html` for the checked table `df`; `why`: where `scale` came from, for the legend"
     if 'text' in df.columns:
         if text is not None: one_of_many(df, 'text', text)               # an error that lists the texts, when not one of them
@@ -184,7 +184,7 @@ def explanation_html(expl:pd.DataFrame,     # Result of `TextLearner.explain` (a
                     ):
     "HTML of the words of `expl` on one colour scale, with a legend and, for each text, the class, prediction and base value"
     df = frame_of(expl, 'explain_text', {'token','attribution'}, 'explanation_html')
-    s = _text_html(df, text, scale, show_special)
+    s = texts_html(df, text, scale, show_special)
     if as_str: return s
     try:
         from IPython.display import HTML

@@ -1,0 +1,95 @@
+"""Sequence learners `(N, C, T)` (tsai's, or a plain 1-d CNN in a `Learner`): channel and window importance, maps over
+time (Grad-CAM on 1-d convolutions, occlusion, integrated gradients), the tracker, and bad input.
+
+Ground truth: noisy series where class 1 carries a pulse in channel `b` (`pulse_series`); a right answer puts `b`
+first, the pulse's window first (when it is always at the same steps), and the map's mass on the pulse."""
+import numpy as np, pytest, torch
+from fastai.learner import Learner
+from fastai.metrics import accuracy
+from fastai.losses import CrossEntropyLossFlat
+from fastai.torch_core import set_seed
+from fastinterp.all import *
+from fastinterp.synth import pulse_series, series_dls, small_cnn1d
+
+
+def fit(data, epochs):
+    x, y, _ = data
+    set_seed(0, reproducible=True)
+    learn = Learner(series_dls(x, y), small_cnn1d(), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, 1e-2)
+    return learn
+
+
+@pytest.fixture(scope='module')
+def fixed():
+    "The pulse always at steps 40-47 of channel b"
+    data = pulse_series(400, at=40, seed=0)
+    return data, fit(data, 6)
+
+
+@pytest.fixture(scope='module')
+def moving():
+    "The pulse anywhere in channel b"
+    data = pulse_series(400, seed=1)
+    return data, fit(data, 8)
+
+
+def in_out(m, mask):
+    m = np.clip(m, 0, None)
+    return m[mask].mean() / max(m[~mask].mean(), 1e-12)
+
+
+def test_learnt(fixed, moving):
+    "The models learnt the task (the known answers below assume it)"
+    for _, learn in (fixed, moving):
+        with learn.no_bar(): assert learn.validate()[1] >= 0.9
+
+
+def test_channel_importance(moving):
+    _, learn = moving
+    fi = learn.feature_importance(names=['a', 'b', 'c'], n_repeats=3, seed=0)
+    assert fi.feature[0] == 'b' and fi.importance[0] > 5*fi.importance[1:].abs().max(), fi
+
+
+def test_window_importance(fixed):
+    _, learn = fixed
+    fi = learn.feature_importance(patch_size=8, n_repeats=3, seed=0, details=True)
+    assert fi.frame.feature[0] == 't_40_48' and len(fi.frame) == 12, fi.frame
+    assert fi.frame.attrs['patch_size'] == 8
+    assert fi.features['t_40_48'] == [(0, (slice(None), slice(40, 48)))]
+
+
+@pytest.mark.parametrize('method', ['gradcam', 'occlusion', 'integrated_gradients'])
+def test_map_on_the_pulse(moving, method):
+    (x, y, masks), learn = moving
+    i1 = np.flatnonzero(y == 1)[:16]
+    e = learn.explain(x[i1], method=method)
+    assert e.map.shape == (16, 96) and e.frame.attrs['analysis'] == 'explain_series' and e.frame.attrs['length'] == 96
+    assert np.mean([in_out(m, k) > 2 for m, k in zip(e.map, masks[i1])]) >= 0.9
+    if method == 'gradcam': assert e.frame.attrs['layer'] == '10' and e.layer_map.shape == (16, 24)   # the last conv block, 24 steps
+
+
+def test_one_series_and_plot(moving):
+    (x, y, masks), learn = moving
+    i = int(np.flatnonzero(y == 1)[0])
+    e = learn.explain(x[i])                                  # one (C, T) series
+    assert e.map.shape == (96,) and e.input.shape == (3, 96)
+    ax = plot_series_explanation(e, names=['a', 'b', 'c'])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ['a', 'b', 'c']
+
+
+def test_tracker_on_sequences(moving):
+    (x, y, _), learn = moving
+    new = Learner(learn.dls, small_cnn1d(), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+    tw, tc = ImportanceTracker(patch_size=32, budget=None), ImportanceTracker(names=['a', 'b', 'c'], budget=None)
+    with new.no_bar(), new.no_logging(): new.fit(2, 1e-2, cbs=[tw, tc])
+    assert set(tw.history.feature) == {'t_0_32', 't_32_64', 't_64_96'} and sorted(tw.history.epoch.unique()) == [0, 1]
+    assert tc.history[tc.history.epoch == 1].sort_values('rank').feature.iloc[0] == 'b'
+
+
+def test_bad_input(fixed):
+    _, learn = fixed
+    with pytest.raises(ArgumentError, match='has 2 sides'): learn.feature_importance(patch_size=(4, 4))
+    with pytest.raises(ArgumentError, match='larger than the inputs'): learn.feature_importance(patch_size=97)
+    with pytest.raises(ArgumentError, match=r'one \(C,T\) series'): learn.explain(np.zeros(96, np.float32))
+    with pytest.raises(ArgumentError, match='window=200 is larger than the inputs'): learn.explain(np.zeros((3, 96), np.float32), method='occlusion', window=200)
