@@ -8,7 +8,7 @@ import numpy as np, pandas as pd, torch
 from torch import Tensor
 from .checks import ArgumentError, DataError, check_names
 from .guard import preserved_rng
-from .evalset import (EvalSet, eval_dl, is_tabular_dl, materialize, model_device, tabular_features, input_columns,
+from .evalset import (EvalSet, eval_dl, is_tabular_dl, is_text_dl, materialize, model_device, tabular_features, input_columns,
                                 check_columns, plain_frame)
 
 # %% auto #0
@@ -222,4 +222,7 @@ class TensorUnits(Units):
 
 def units_for(learn, es:EvalSet) -> Units:
     "The units of `learn`'s column features: `TabularUnits` for a TabularLearner, else `TensorUnits` of `es`'s columns"
-    return TabularUnits(learn) if es.is_tabular else TensorUnits(es)
+    if es.is_tabular: return TabularUnits(learn)
+    if is_text_dl(es.dl): raise ArgumentError("This analysis sets columns to values, and a text classifier's inputs are token ids (their columns are "
+                                              "positions in the text): use learn.explain(text) or feature_importance(max_tokens=...).")
+    return TensorUnits(es)

@@ -13,7 +13,7 @@ from ..checks import *
 from ..checks import check_args, int_rule, real_rule, one_of, seed_rule, flag
 from ..guard import eval_mode, preserved_rng, new_seed, generator
 from ..evalset import plain
-from ..engine import autocast_dtype
+from ..engine import autocast_dtype, first_output
 from ..outputs import activation, output_fn, row_targets, classes, output_names
 from ..results import Result, finish
 from ..runner import analysis
@@ -62,6 +62,11 @@ def explain_map(learn, x:Tensor, y, single:bool, method:str='gradcam', target=No
                 n_steps=n_steps, seed=seed, nt_samples=nt_samples, nt_level=nt_level)
     model,act = learn.model,activation(learn)
     n,size = len(x),tuple(x.shape[2:])
+    with eval_mode(model), torch.no_grad(): shape = tuple(first_output(model(x[:1])).shape[1:])
+    if len(shape)>1:
+        raise ArgumentError(f"learn.explain explains one score per input, a class's (or an output's); this model gives a {shape} map per input "
+                            "(a segmentation model?). To see which regions of the images the model relies on, use "
+                            "feature_importance(patch_size=...), whose loss covers every pixel.")
     output = output or ('log_odds' if method=='gradcam' else 'probability')
     f = lambda o: score_transform(act, o.shape[1], output)(o)   # raw outputs -> the scores explained
     meta,extra = dict(method=method, output=output),{}
