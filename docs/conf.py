@@ -31,3 +31,4 @@ pygments_style = 'friendly'
 pygments_dark_style = 'monokai'
 html_favicon = 'favicon.svg'      # without one, browsers ask for /favicon.ico and log a 404
 smartquotes = False              # show quotes in prose as written ('std', not ‘std’)
+html_use_index = False           # no empty genindex.html: the API is documented on the notebook pages

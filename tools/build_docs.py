@@ -139,6 +139,7 @@ class Links:
         self.syms.setdefault(nm, target)
         if '.' in nm and not nm.startswith('fastinterp.'): self.short.setdefault(nm.split('.')[-1], set()).add(target)
     def lookup(self, s):
+        if s in self.syms: return self.syms[s]             # e.g. a notebook's name, `19_distributed`
         m = re.match(r'^(?:learn\.|self\.)?([A-Za-z_][\w.]*)(?:\(.*\))?$', s)
         if not m: return None
         k = m.group(1)
