@@ -22,13 +22,13 @@ myst_heading_anchors = 3          # ids for ##/### headings, so [text](page.md#h
 suppress_warnings = ['myst.header']   # show_doc's ### entries may follow a # title directly, as in nbdev's docs
 
 html_theme = 'furo'
-html_static_path = ['.']          # extra.css, beside this file
+html_static_path = ['static']     # extra.css, favicon.svg
 html_css_files = ['extra.css']
 html_copy_source = False          # no _sources/*.md copies in the site
 html_show_sourcelink = False
 html_theme_options = {'navigation_with_keys': True, 'top_of_page_buttons': []}
 pygments_style = 'friendly'
 pygments_dark_style = 'monokai'
-html_favicon = 'favicon.svg'      # without one, browsers ask for /favicon.ico and log a 404
+html_favicon = 'static/favicon.svg'     # without one, browsers ask for /favicon.ico and log a 404
 smartquotes = False              # show quotes in prose as written ('std', not ‘std’)
 html_use_index = False           # no empty genindex.html: the API is documented on the notebook pages
