@@ -12,7 +12,8 @@ How a notebook becomes a page (nbdev's rules, applied by nbdev's own processors)
   summary (nbdev's `- key: value` lines are dropped, anything else in that cell is kept);
 - `#| hide`, `#| exporti` and `#| default_exp` cells are not shown; `#| export` cells show no code but, as nbdev's
   `add_show_docs` decides, a rendered `show_doc` (signature, docstring, docments table) for each public function or
-  class they define, right after them; `#| exports` cells show both; `#| echo: false`, `#| output: false` and
+  class they define, right after them; `#| exports` cells show the entries, then the code (as nbdev moves them);
+  `#| echo: false`, `#| output: false` and
   `#| include: false` are honoured; explicit `show_doc(x)` cells render the same way;
 - the API docs come from importing the exported modules (`fastinterp.<default_exp>` first, then the others);
 - outputs as committed: PNGs as image files, HTML (DataFrames) as HTML, text as text; matplotlib's `<Axes: ...>`
@@ -61,7 +62,7 @@ def process(path):
     from nbdev.process import NBProcessor
     from nbdev import processors as P
     procs = [P.populate_language, P.add_show_docs, P.strip_ansi, P.hide_line, P.rm_header_dash, P.rm_export,
-             P.clean_magics, P.hide_]
+             P.clean_magics, P.hide_, P.mv_exports]
     p = NBProcessor(path, procs=procs, rm_directives=True)
     p.process()
     return p.nb
