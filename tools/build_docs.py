@@ -13,8 +13,8 @@ How a notebook becomes a page (nbdev's rules, applied by nbdev's own processors)
 - `#| hide`, `#| exporti` and `#| default_exp` cells are not shown; `#| export` cells show no code but, as nbdev's
   `add_show_docs` decides, a rendered `show_doc` (signature, docstring, docments table) for each public function or
   class they define, right after them; `#| exports` cells show the entries, then the code (as nbdev moves them);
-  `#| echo: false`, `#| output: false` and
-  `#| include: false` are honoured; explicit `show_doc(x)` cells render the same way;
+  `#| echo: false`, `#| output: false` and `#| include: false` are honoured; explicit `show_doc(x)` cells render
+  the same way;
 - the API docs come from importing the exported modules (`fastinterp.<default_exp>` first, then the others);
 - outputs as committed: PNGs as image files, HTML (DataFrames) as HTML, text as text; matplotlib's `<Axes: ...>`
   reprs are dropped;
