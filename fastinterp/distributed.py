@@ -13,6 +13,7 @@ from torch import Tensor
 from fastai.torch_core import rank_distrib
 from .checks import FastinterpError, ArgumentError
 from .guard import new_seed
+from .evalset import EvalSet
 
 # %% auto #0
 __all__ = ['JOIN_TIMEOUT', 'DistributedError', 'one_process', 'is_distributed', 'rank_world', 'is_main', 'block', 'call_scope',

@@ -204,15 +204,18 @@ def image_dls(imgs:np.ndarray,        # uint8 images [N,H,W,3] (RGB) or [N,H,W] 
 def small_cnn(n_in:int=3,             # Input channels
               n_out:int=2,            # Classes
               nf:tuple=(16,32,64),    # Filters of each conv block; a 2x max-pool between blocks
+              ndim:int=2,             # 2 for images (N,C,H,W), 1 for sequences (N,C,T)
+              ks:int=3,               # Kernel size
              ):
     "A plain `nn.Sequential` CNN: fastai `ConvLayer`s (conv, batchnorm, ReLU), max-pools, global average pool, linear"
     from torch import nn
     from fastai.layers import ConvLayer, Flatten
+    pool,avg = (nn.MaxPool2d,nn.AdaptiveAvgPool2d) if ndim==2 else (nn.MaxPool1d,nn.AdaptiveAvgPool1d)
     layers,c = [],n_in
     for i,f in enumerate(nf):
-        layers += [ConvLayer(c, f)] + ([nn.MaxPool2d(2)] if i<len(nf)-1 else [])
+        layers += [ConvLayer(c, f, ks=ks, ndim=ndim)] + ([pool(2)] if i<len(nf)-1 else [])
         c = f
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), Flatten(), nn.Linear(c, n_out))
+    return nn.Sequential(*layers, avg(1), Flatten(), nn.Linear(c, n_out))
 
 # %% ../nbs/02_synth.ipynb #7f0a1c11
 def pulse_series(n:int=400,        # Series
@@ -255,10 +258,5 @@ def small_cnn1d(n_in:int=3,          # Input channels
                 n_out:int=2,         # Classes
                 nf:tuple=(16,32,32), # Filters of each conv block; a 2x max-pool between blocks
                ):
-    "A plain `nn.Sequential` 1-d CNN: conv, batchnorm, ReLU blocks, max-pools, global average pool, linear"
-    from torch import nn
-    layers,c = [],n_in
-    for i,f in enumerate(nf):
-        layers += [nn.Conv1d(c, f, 5, padding=2), nn.BatchNorm1d(f), nn.ReLU()] + ([nn.MaxPool1d(2)] if i<len(nf)-1 else [])
-        c = f
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(c, n_out))
+    "`small_cnn` for sequences: 1-d `ConvLayer`s with kernels of 5 steps"
+    return small_cnn(n_in, n_out, nf, ndim=1, ks=5)

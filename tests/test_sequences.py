@@ -66,7 +66,7 @@ def test_map_on_the_pulse(moving, method):
     e = learn.explain(x[i1], method=method)
     assert e.map.shape == (16, 96) and e.frame.attrs['analysis'] == 'explain_series' and e.frame.attrs['length'] == 96
     assert np.mean([in_out(m, k) > 2 for m, k in zip(e.map, masks[i1])]) >= 0.9
-    if method == 'gradcam': assert e.frame.attrs['layer'] == '10' and e.layer_map.shape == (16, 24)   # the last conv block, 24 steps
+    if method == 'gradcam': assert e.frame.attrs['layer'] == '4' and e.layer_map.shape == (16, 24)   # the last ConvLayer, 24 steps
 
 
 def test_one_series_and_plot(moving):

@@ -100,7 +100,7 @@ def resolve(nm, mods):
     for m in mods:
         try: return eval(nm, vars(m))
         except Exception: pass
-    raise SystemExit(f'show_doc({nm}): no fastinterp module defines {nm}')
+    raise SystemExit(f'show_doc({nm}): no fastinterp module defines {nm} (looked in {[m.__name__ for m in mods][:3]}...)')
 
 def _signature(sym, nm):
     "nbdev's signature (fastcore's DocmentText, as show_doc renders it), without the docments: they go in the table"
@@ -279,7 +279,9 @@ def main():
     if src_dir.exists(): shutil.rmtree(src_dir)
     (src_dir/'figures').mkdir(parents=True)
     if (nbs/'images').is_dir(): shutil.copytree(nbs/'images', src_dir/'images')   # images the notebooks' Markdown uses
-    all_mods = [importlib.import_module(f'fastinterp.{m.stem}') for m in sorted((root/'fastinterp').glob('[!_]*.py'))]
+    pkg = root/'fastinterp'
+    all_mods = [importlib.import_module('fastinterp.' + '.'.join(m.relative_to(pkg).with_suffix('').parts))
+                for m in sorted(pkg.rglob('[!_]*.py'))]
     n_figs = n_api = 0
     for pg, p, nb, title, summary, rest, mod, labels in done:
         mods = ([importlib.import_module(f'fastinterp.{mod}')] if mod else []) + all_mods
