@@ -409,6 +409,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'fastinterp/plots/image.py'),
                                         'fastinterp.plots.image.explanation_title': ( 'plot_image.html#explanation_title',
                                                                                       'fastinterp/plots/image.py'),
+                                        'fastinterp.plots.image.pick_case': ('plot_image.html#pick_case', 'fastinterp/plots/image.py'),
                                         'fastinterp.plots.image.plot_image_explanation': ( 'plot_image.html#plot_image_explanation',
                                                                                            'fastinterp/plots/image.py'),
                                         'fastinterp.plots.image.plot_image_explanations': ( 'plot_image.html#plot_image_explanations',

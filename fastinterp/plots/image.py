@@ -58,6 +58,24 @@ def explanation_title(r) -> tuple[str, str]:
     colour = ('green' if str(r['predicted'])==str(r['actual']) else 'red') if known else 'black'
     return f"{top}\nmap: {r['target']} ({r['probability']:.2f})", colour
 
+def pick_case(m:np.ndarray,       # The maps: one per case (`single_ndim`+1 dims) or a single one
+              x:np.ndarray,       # The inputs, shaped alike
+              i:int|None,         # The case asked for; `None` is fine when there is one
+              single_ndim:int,    # Dims of one map (2 for an image, 1 for a series)
+              what:str='image',   # What a case is called in errors
+              hint:str='',        # Appended to the error when several cases and no `i`
+             ) -> tuple[np.ndarray, np.ndarray, int]:
+    "Map, input and row index of case `i` of an explanation; clear errors when `i` does not fit"
+    many = what if what.endswith('s') else what+'s'
+    if m.ndim==single_ndim+1:
+        if i is None:
+            if len(m)!=1: raise ArgumentError(f"This explanation holds {len(m)} {many}; pass i= (0 to {len(m)-1}){hint}.")
+            i = 0
+        if not -len(m)<=i<len(m): raise ArgumentError(f"i={i} is out of range for {len(m)} {many}.")
+        return m[i],x[i],i
+    if i not in (None, 0): raise ArgumentError(f"This explanation holds one {what}; i={i} is out of range.")
+    return m,x,0
+
 # %% ../../nbs/30_plot_image.ipynb #ec68cfac
 @check_args(alpha=real_rule(0, 1), positive=flag, fade=flag, outlier_perc=real_rule(0, 50, hint='a percentage of the largest values'))
 def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` for images
@@ -74,14 +92,8 @@ def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` fo
     import matplotlib.pyplot as plt
     if not isinstance(expl, ImageExplanation): raise ArgumentError(f"plot_image_explanation needs the result of learn.explain for images, got a {type(expl).__name__}")
     m,img,df = expl['map'],expl['image'],expl['frame']
-    if m.ndim==3:
-        if i is None:
-            if len(m)!=1: raise ArgumentError(f"This explanation holds {len(m)} images; pass i= (0 to {len(m)-1}), or draw them all with plot_image_explanations.")
-            i = 0
-        if not -len(m)<=i<len(m): raise ArgumentError(f"i={i} is out of range for {len(m)} images.")
-        m,img = m[i],img[i]
-    elif i not in (None, 0): raise ArgumentError(f"This explanation holds one image; i={i} is out of range.")
-    row = df.iloc[i or 0]
+    m,img,i = pick_case(m, img, i, 2, 'image', ', or draw them all with plot_image_explanations')
+    row = df.iloc[i]
     if ax is None: _,ax = plt.subplots(figsize=(3, 3.3))
     show_image(ax, display_image(img))
     ax.imshow(_heat(m, cmap or ('jet' if positive else 'bwr'), alpha, positive, fade, outlier_perc))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from ..checks import ArgumentError, check_args, real_rule, flag
 from ..vision.explain import ImageExplanation
-from .image import explanation_title
+from .image import explanation_title, pick_case
 
 # %% auto #0
 __all__ = ['plot_series_explanation']
@@ -29,13 +29,7 @@ def plot_series_explanation(expl:ImageExplanation, # Result of `learn.explain` f
         raise ArgumentError(f"plot_series_explanation needs the result of learn.explain for a sequence learner, got a {type(expl).__name__}"
                             f"{' of images: use plot_image_explanation' if isinstance(expl, ImageExplanation) else ''}.")
     m,x,df = np.asarray(expl['map'], dtype=np.float64),np.asarray(expl['input'], dtype=np.float64),expl['frame']
-    if m.ndim==2:
-        if i is None:
-            if len(m)!=1: raise ArgumentError(f"This explanation holds {len(m)} series; pass i= (0 to {len(m)-1}).")
-            i = 0
-        if not -len(m)<=i<len(m): raise ArgumentError(f"i={i} is out of range for {len(m)} series.")
-        m,x = m[i],x[i]
-    elif i not in (None, 0): raise ArgumentError(f"This explanation holds one series; i={i} is out of range.")
+    m,x,i = pick_case(m, x, i, 1, 'series')
     C,T = x.shape
     names = [f'channel {c}' for c in range(C)] if names is None else list(names)
     if len(names)!=C: raise ArgumentError(f"names has {len(names)} entries for {C} channels.")
@@ -49,6 +43,6 @@ def plot_series_explanation(expl:ImageExplanation, # Result of `learn.explain` f
               alpha=alpha, extent=(-0.5, T-0.5, lo, hi), interpolation='nearest')
     for c in range(C): ax.plot(np.arange(T), z[c]+off[c], color='black', lw=1)
     ax.set_yticks(off, names); ax.set_xlim(-0.5, T-0.5); ax.set_ylim(lo, hi); ax.set_xlabel('time step')
-    t,col = explanation_title(df.iloc[i or 0])
+    t,col = explanation_title(df.iloc[i])
     ax.set_title(t.replace('\n', ';  ') if title is None else title, color=col if title is None else 'black', fontsize=9)
     return ax
