@@ -1,6 +1,6 @@
 """Text explanations on one stated scale, words as the note wrote them, and the case report (`fastinterp.report`): known
 answers, bad input, no side effects, and the report opened offline in a real browser (headless Chromium, Debian's package)."""
-import copy, html, re, shutil, tempfile
+import copy, html, os, re, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
@@ -149,12 +149,17 @@ def test_report_changes_nothing_it_is_given(notes, row_expl, img_expl):
 
 
 # ---------------------------------------------------------------- in a real browser
+def _missing(why:str):
+    "Skip when a browser is not at hand; fail in CI, which sets FASTINTERP_NEED_BROWSER=1 after installing one"
+    if os.environ.get('FASTINTERP_NEED_BROWSER')=='1': pytest.fail(why)
+    pytest.skip(why)
+
 def chrome():
     "A headless Chromium driven by selenium, or a skip that says what is missing"
     if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver (CI: .ci/browser)")
+        _missing(f"{CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver (CI: .ci/browser)")
     try: from selenium import webdriver
-    except ImportError: pytest.skip("selenium is not installed (pip install selenium; it is in settings.ini's dev_requirements)")
+    except ImportError: _missing("selenium is not installed (pip install selenium; it is in settings.ini's dev_requirements)")
     from selenium.webdriver.chrome.service import Service
     o = webdriver.ChromeOptions()
     o.binary_location = str(CHROMIUM)
