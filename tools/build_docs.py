@@ -7,7 +7,7 @@ fastinterp. The site generator, Sphinx with MyST Markdown and the Furo theme, li
 
 How a notebook becomes a page (nbdev's rules, applied by nbdev's own processors):
 - every `nbs/*.ipynb` not starting with `_` or `.`, in reading order: `index` first, then by numeric prefix; the
-  page is named as nbdev names it (`10_importance.ipynb` -> `importance.html`: lower case, numeric prefix dropped);
+  page is named as nbdev names it (`15_importance.ipynb` -> `importance.html`: lower case, numeric prefix dropped);
 - the first markdown cell must hold the title: a `# Title` line gives the page title and a `> summary` line its
   summary (nbdev's `- key: value` lines are dropped, anything else in that cell is kept);
 - `#| hide`, `#| exporti` and `#| default_exp` cells are not shown; `#| export` cells show no code but, as nbdev's
@@ -52,7 +52,7 @@ def discover(nbs):
     return sorted((p for p in nbs.glob('*.ipynb') if not p.name.startswith(('_', '.'))), key=nb_order)
 
 def page_of(p):
-    "nbdev's page name: lower case, numeric prefix dropped (`10_importance.ipynb` -> `importance`)"
+    "nbdev's page name: lower case, numeric prefix dropped (`15_importance.ipynb` -> `importance`)"
     return re.sub(r'^\d+[a-zA-Z0-9]*_', '', p.stem.lower())
 
 
