@@ -218,6 +218,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'fastinterp.evalset._n_rows': ('evalset.html#_n_rows', 'fastinterp/evalset.py'),
                                     'fastinterp.evalset._ordered_batches': ('evalset.html#_ordered_batches', 'fastinterp/evalset.py'),
                                     'fastinterp.evalset._target_names': ('evalset.html#_target_names', 'fastinterp/evalset.py'),
+                                    'fastinterp.evalset.arrays_dl': ('evalset.html#arrays_dl', 'fastinterp/evalset.py'),
                                     'fastinterp.evalset.as_eval_set': ('evalset.html#as_eval_set', 'fastinterp/evalset.py'),
                                     'fastinterp.evalset.build_eval_set': ('evalset.html#build_eval_set', 'fastinterp/evalset.py'),
                                     'fastinterp.evalset.check_columns': ('evalset.html#check_columns', 'fastinterp/evalset.py'),

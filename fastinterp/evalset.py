@@ -14,7 +14,7 @@ from .checks import check_args, max_samples_rule, seed_rule
 from .guard import preserved_rng, new_seed, generator, guarded
 
 # %% auto #0
-__all__ = ['EvalSet']
+__all__ = ['EvalSet', 'arrays_dl']
 
 # %% ../nbs/03_evalset.ipynb #edc47bbb
 def is_tabular_dl(dl) -> bool: return hasattr(getattr(dl, 'dataset', None), 'cat_names')
@@ -222,3 +222,22 @@ def eval_set(self:Learner,
     ) -> EvalSet:
     "The rows of `dl` read once into the tensors `self.model` eats, to pass as `dl=` to several analyses"
     return as_eval_set(self, dl, max_samples=max_samples, seed=seed, names=names)
+
+# %% ../nbs/03_evalset.ipynb #c0a1f2d4
+def arrays_dl(learn,        # The learner whose validation DataLoader is the template
+              X,            # Inputs, one row per item (numpy array or tensor), as the dataset gives them
+              y=None,       # Their targets
+             ):
+    "A DataLoader over arrays `X` and targets `y` (tsai's calling convention), through `learn`'s validation transforms"
+    if y is None: raise ArgumentError("X= needs y=, the targets of X's rows: an importance scores the model against them. Or pass `dl=`.")
+    if isinstance(X, (pd.DataFrame, pd.Series)):
+        raise ArgumentError("X= takes arrays of items (e.g. series [N, C, T]); pass a DataFrame as `dl=df`, with its target columns.")
+    if len(X)!=len(y): raise ArgumentError(f"X has {len(X)} rows and y has {len(y)}: pass the targets of X's rows.")
+    dls = getattr(learn, 'dls', None)
+    if dls is None or len(getattr(dls, 'loaders', []))<2 or is_tabular_dl(dls.valid) or is_text_dl(dls.valid):
+        raise ArgumentError("X=, y= work for learners over tensors (a validation DataLoader of (x, y) items); pass `dl=` instead.")
+    v = dls.valid
+    if hasattr(v, 'new_dl'): return v.new_dl(X, y=y)   # tsai's TSDataLoader: its own way to wrap arrays
+    X = torch.as_tensor(np.asarray(X)) if not isinstance(X, Tensor) else X
+    y = torch.as_tensor(np.asarray(y)) if not isinstance(y, Tensor) else y
+    return v.new(list(zip(X, y)), shuffle=False, drop_last=False)
