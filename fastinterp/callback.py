@@ -36,9 +36,9 @@ class Budget:
                 ):
         store_attr()
         self.credit,self.cost = 0.,None
-    def start(self, setup_seconds:float, seconds_per_row:float):
-        "A fit starts: the setup is paid from the budget; the first epoch is priced from a timed job"
-        self.credit,self.cost = -setup_seconds,seconds_per_row
+    def start(self, seconds_per_row:float):
+        "A fit starts: nothing saved yet, and the first epoch priced from a timed job"
+        self.credit,self.cost = 0.,seconds_per_row
     def earn(self, epoch_seconds:float):
         "An epoch of training ended: earn its allowance"
         if self.fraction is not None: self.credit += max(self.fraction*epoch_seconds, self.allowance)
@@ -51,8 +51,8 @@ class Budget:
         if first or last: return floor, f"{'first' if first else 'last'} epoch: {floor} of {n} rows over budget"
         return 0, 'budget: skipped'
     def spend(self, seconds:float, rows:int):
-        "An epoch was tracked on `rows` in `seconds`: pay, and price the next one from it"
-        if self.fraction is not None: self.credit -= seconds
+        "An epoch was tracked on `rows` in `seconds`: pay (down to zero, no debt), and price the next one from it"
+        if self.fraction is not None: self.credit = max(self.credit-seconds, 0.)
         self.cost = seconds/max(rows, 1)
 
 # %% ../nbs/34_tracker.ipynb #5e0a1102
@@ -279,7 +279,6 @@ class ImportanceTracker(Callback):
             except DataError as e:
                 warn(f"ImportanceTracker: {e} It stays idle during this fit.")
                 self.run = False; return
-        t_setup = time.perf_counter()
         try:
             with call_scope('ImportanceTracker'): self._setup()
         except BaseException:
@@ -287,7 +286,7 @@ class ImportanceTracker(Callback):
         self._order = torch.randperm(len(self._es), generator=generator(derived_seed(self.fi_kwargs['seed'], 1)))
         self._n_fit += 1
         self._epoch0 = self._next_epoch
-        self.budget.start(time.perf_counter()-t_setup, self._seconds_per_row)
+        self.budget.start(self._seconds_per_row)
         self.score_name,self.higher,self._active = self._st.scorer.name,self._st.scorer.higher_is_better,True
         self._add_columns()
         self._watch_interrupt()
