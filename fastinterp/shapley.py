@@ -226,12 +226,20 @@ def _walk_sums(gm, r0:int, r1:int, P:list, stratified:bool, g:torch.Generator) -
         with autocast_context(dev, None):
             zx = gm.net.z(*xr).float()
             Dx,hx = gm.net.deltas(zx, gm.cols),gm.net.h(zx)
+    pv = torch.zeros(nr*B, F, dtype=torch.float64, device=dev)         # per pair: the variance of one unit's estimate
+    mt,Kt,Lt = (torch.tensor([u[i] for u in units], device=dev) for i in range(3))   # per row: walks per unit, units, lone walks
+    pd = torch.zeros(nr*B, F, dtype=torch.float64, device=dev) if Lt.any() else None  # and E[(w - w')^2]/4 of its pairs' walks
     s0 = 0
     while s0<nr:                                                      # rows in groups of at most _ITEMS keys (one row at least)
         s1,tot = s0,0
         while s1<nr and (s1==s0 or tot+nk[s1]*B<=_ITEMS): tot += nk[s1]*B; s1 += 1
         keys = torch.rand(tot, F, generator=g).to(dev)                # in (row, background row, key) order
         off = np.concatenate([[0], np.cumsum([nk[i]*B for i in range(s0, s1)])])
+        nkt = torch.tensor(nk[s0:s1], device=dev)
+        kr = torch.arange(s1-s0, device=dev).repeat_interleave(nkt*B)                  # each key's row, and background row
+        kb = (torch.arange(tot, device=dev) - torch.tensor(off[:-1], device=dev).repeat_interleave(nkt*B)) // nkt[kr]
+        keys.masked_fill_(nd[s0+kr, kb]==0, 2.)                       # null players last: their steps are no-ops
+        sig = keys.argsort(-1)
         for u in sorted({units[i] for i in range(s0, s1) if nk[i]}):
             m,K,L = u
             rs = [i for i in range(s0, s1) if units[i]==u]
@@ -246,9 +254,7 @@ def _walk_sums(gm, r0:int, r1:int, P:list, stratified:bool, g:torch.Generator) -
                 per = max(1, _STATE_BLOCK//(Pi*max(mv, 1)))            # pairs per block of states
                 for c0 in range(0, len(sel), per):
                     ps = sel[c0:c0+per]; cp = len(ps); rp,bp = rp_all[ps],bp_all[ps]
-                    ky = keys[st[ps][:,None] + torch.arange(K+L, device=dev)]             # [cp, K+L, F]
-                    ky.masked_fill_((nd[rp, bp]==0)[:,None], 2.)                          # null players last: their steps are no-ops
-                    fw,nvs = ky.argsort(-1),torch.full((cp,), nv, device=dev)
+                    fw,nvs = sig[st[ps][:,None] + torch.arange(K+L, device=dev)],torch.full((cp,), nv, device=dev)   # [cp, K+L, F]
                     if m==4: fw = torch.stack([fw, _first(fw, nvs, nvs//2)], 2).view(cp, 2*K, F)   # each order, then it rotated by half
                     perm = torch.cat([fw, _first(fw[:, :Pm], nvs)], 1) if Pm else fw    # walk Pw+k reverses walk k
                     rank = torch.empty_like(perm).scatter_(2, perm, ar.expand_as(perm))  # step of each feature
@@ -264,12 +270,16 @@ def _walk_sums(gm, r0:int, r1:int, P:list, stratified:bool, g:torch.Generator) -
                     # the units' estimates: antithetic pairs, or quartets (an order, it rotated, and their reverses)
                     un = phi[:, :Pw] if m==2 else phi[:, :Pw].view(cp, K, 2, F).sum(2)
                     un = (un[:, :K] + (phi[:, Pw:] if m==2 else phi[:, Pw:].view(cp, K, 2, F).sum(2)))/m
-                    var = (un-un.mean(1, keepdim=True)).square_().sum(1)/(K-1)   # [cp, F]: the spread of one unit's estimate
-                    v = m*m*K*var                                       # the variance of the sum of the pair's walks
-                    if L: v = v + var + ((phi[:, :K]-phi[:, Pw:])**2).mean(1)/4   # a lone walk's: var(pair) + E[(w - w')^2]/4
-                    V.index_add_(0, rp, v); Q.index_add_(0, rp, v*v/(K-1+_QC))
+                    pi = rp*B+bp
+                    pv.index_copy_(0, pi, (un[:,0]-un[:,1]).square_().mul_(0.5) if K==2 else (un-un.mean(1, keepdim=True)).square_().sum(1)/(K-1))
+                    if L: pd.index_copy_(0, pi, ((phi[:, :K]-phi[:, Pw:])**2).mean(1)/4)
         s0 = s1
-    V[torch.tensor([k<2 and p>0 for p,(_,k,_) in zip(P, units)], device=dev)] = float('nan')
+    # the variance of the sum of each pair's walks: m^2 K var(unit), and a lone walk's var(pair) + E[(w - w')^2]/4
+    Kp,mp = Kt.repeat_interleave(B).double()[:,None],mt.repeat_interleave(B).double()[:,None]
+    Vb = mp*mp*Kp*pv
+    if pd is not None: Vb += Lt.repeat_interleave(B).double()[:,None]*(pv+pd)
+    V,Q = Vb.view(nr, B, F).sum(1),(Vb*Vb/(Kp-1+_QC).clamp(min=1)).view(nr, B, F).sum(1)   # Q: for the degrees of freedom of V
+    V[(Kt<2) & (Kt+Lt>0)] = float('nan')                                # one unit per pair: no spread to measure
     return S,V,Q,cost
 
 # %% ../nbs/21_shapley.ipynb #55ef3228
