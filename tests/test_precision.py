@@ -147,15 +147,15 @@ def test_time_limit(reg_learn):
     "time_limit alone is a budget: no round starts after it; the walks go to the rows with the largest se first"
     df, bg = synth_df(128, seed=4).drop(columns='y'), synth_df(40, seed=5)
     t = time.perf_counter()
-    e = reg_learn.explain(df, background=bg, exact=False, time_limit=1.0, seed=0, details=True)
+    e = reg_learn.explain(df, background=bg, exact=False, time_limit=2.0, seed=0, details=True)
     took = time.perf_counter() - t
-    assert took < 1.0 + 10, took                            # the last round started before the limit (generous: a shared machine)
+    assert took < 2.0 + 10, took                            # the last round started before the limit (generous: a shared machine)
     assert e.walks.min() > 4 and e.attrs['tol_met'] is None and e.met is None
     d = reg_learn.explain(df, background=bg, exact=False, seed=0, details=True)
     assert (e.se.max(1) < d.se.max(1)).all()
     # with tol too: whichever comes first
     e2 = reg_learn.explain(df, background=bg, exact=False, tol=1e-7, time_limit=0.5, seed=0, details=True)
-    assert e2.attrs['tol_met'] is False and e2.walks.max() < MAX_WALKS
+    assert e2.attrs['tol_met'] is False and (e2.walks < MAX_WALKS).mean() > 0.5   # stopped by the clock, most rows short of the cap
 
 
 def test_tol_tensor_learner():
