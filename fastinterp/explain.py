@@ -18,7 +18,7 @@ from .engine import autocast_dtype
 from .outputs import activation, output_fn, row_targets
 from .units import Units, TabularUnits, TensorUnits
 from .results import finish, result, frame_of
-from .shapley import shapley_values, DEFAULT_WALKS, EXACT_MAX_FEATURES, ROW_BLOCK
+from .shapley import shapley_values, DEFAULT_WALKS, EXACT_MAX_FEATURES, ROW_BLOCK, tol_rule, time_limit_rule
 from .runner import Runner, Part, analysis
 
 # %% auto #0
@@ -60,6 +60,12 @@ def _accepts(fn, name):
 
 CAPTUM_SAMPLES = 25   # `n_samples` of captum's methods when not given (what `explain` used before it had its own estimator)
 
+def _no_stop(cls, tol, time_limit):
+    "An error for `tol`/`time_limit` with one of captum's methods, which estimate no standard error to stop on"
+    if tol is not None or time_limit is not None:
+        raise ArgumentError(f"tol= and time_limit= are for method='shapley', whose walks give a standard error to stop on; captum's "
+                            f"{getattr(cls, '__name__', cls)} estimates none: drop them, or pass method='shapley'.")
+
 def attribute_rows(model:torch.nn.Module,    # The model
                    xs:tuple[Tensor,...],      # Processed rows to explain (e.g. `encode_raw(learn, df)`)
                    background:tuple[Tensor,...], # Processed background rows, the baselines
@@ -74,7 +80,9 @@ def attribute_rows(model:torch.nn.Module,    # The model
                    exact:bool=None,           # 'shapley' only: enumerate every coalition; `None`: when there are at most 6 features
                    amp:torch.dtype=None,      # 'shapley' only: autocast dtype for mixed-precision models on CUDA
                    first_block:int=0,         # 'shapley' only: index of `xs`'s first 64-row block in a larger set (a rank's share)
-                  ) -> dict:                  # contributions [N, F], base [N], prediction [N] (numpy)
+                   tol:float=None,            # 'shapley' only: sample, in rounds, until each row's largest se is below `tol` x its mean |f(x) - f(b)|
+                   time_limit:float=None,     # 'shapley' only: seconds after which no round of walks starts
+                  ) -> dict:                  # contributions, se [N, F]; base, prediction [N] (numpy), and for 'shapley' walks, met [N]
     "Attribute `target` of each row of `xs` to `features`, averaged over the `background` rows as baselines"
     cls = perturbation_method(method)
     n,nb = len(xs[0]),len(background[0])
@@ -82,7 +90,8 @@ def attribute_rows(model:torch.nn.Module,    # The model
     if nb==0: raise ArgumentError("The background is empty; pass background rows.")
     if cls=='shapley':
         return shapley_values(model, xs, background, features, target, act=act, n_samples=DEFAULT_WALKS if n_samples is None else n_samples,
-                              exact=exact, seed=seed, bs=bs, amp=amp, show=show, first_block=first_block)
+                              exact=exact, seed=seed, bs=bs, amp=amp, show=show, first_block=first_block, tol=tol, time_limit=time_limit)
+    _no_stop(cls, tol, time_limit)
     if exact is not None: raise ArgumentError(f"exact= is for method='shapley'; {cls.__name__} has no exact mode (use method='shapley_exact').")
     n_samples = CAPTUM_SAMPLES if n_samples is None else n_samples
     names = list(features)
@@ -110,11 +119,15 @@ def attribute_rows(model:torch.nn.Module,    # The model
             for k,nm in enumerate(names):   # captum gives every column of a feature group the group's attribution
                 i,c = features[nm][0]
                 contrib[a:b, k] = att[i][:, c].double().reshape(m, nb).mean(1).cpu()
-    return dict(features=names, contributions=contrib.numpy(), base=base.numpy(), prediction=pred.numpy())
+    c = contrib.numpy()
+    return dict(features=names, contributions=c, se=np.full_like(c, np.nan), base=base.numpy(), prediction=pred.numpy())
 
 # %% ../nbs/22_explain.ipynb #99c2b1c0
 EXPLAIN_FIELDS = {'contributions': "[rows, features]: each feature's contribution, features in `features`' order", 'features': 'the feature names',
-                  'base': "[rows]: each row's base value", 'prediction': '[rows]: each prediction', 'rows': "the rows' index labels"}
+                  'se': "[rows, features]: each contribution's standard error (0 when enumerated, NaN for captum's methods)",
+                  'base': "[rows]: each row's base value", 'prediction': '[rows]: each prediction', 'rows': "the rows' index labels",
+                  'walks': "[rows]: walks per (row, background row) pair each row got (None when enumerated or for captum)",
+                  'met': "[rows]: whether each row's largest se got below `tol` x its mean |f(x) - f(b)| (None without tol)"}
 
 def background_rows(learn, units:Units, background, n_background:int, seed:int, names=None) -> tuple[tuple, int]:
     "Processed background rows: all of `background` (raw rows), or `n_background` rows sampled from the validation set"
@@ -133,7 +146,8 @@ def explanation_frame(df:pd.DataFrame, r:dict, labels:list, single:bool, **meta)
     values = np.take_along_axis(df[names].to_numpy(dtype=object), order, 1)
     F = len(names)
     res = pd.DataFrame({'row': np.repeat(df.index.to_numpy(), F), 'feature': np.array(names, dtype=object)[order].ravel(),
-                        'value': pd.Series(values.ravel(), dtype=object), 'contribution': np.take_along_axis(C, order, 1).ravel()})
+                        'value': pd.Series(values.ravel(), dtype=object), 'contribution': np.take_along_axis(C, order, 1).ravel(),
+                        'se': np.take_along_axis(r['se'], order, 1).ravel()})
     gap = float(np.abs(r['prediction'] - r['base'] - C.sum(1)).max())
     if single:
         return finish(res.drop(columns='row'), 'explain', base_value=float(r['base'][0]), prediction=float(r['prediction'][0]),
@@ -142,38 +156,50 @@ def explanation_frame(df:pd.DataFrame, r:dict, labels:list, single:bool, **meta)
     res['base_value'],res['prediction'] = np.repeat(r['base'], F),np.repeat(r['prediction'], F)
     return finish(res, 'explain', additivity_gap=gap, **meta)
 
+def _walks_used(w) -> dict|None:
+    "Walks per pair over the rows, in plain numbers"
+    return None if w is None else dict(min=int(w.min()), mean=float(w.mean()), max=int(w.max()))
+
 def explain_rows(learn, units:Units, rows, xs:tuple, df:pd.DataFrame, single:bool, features:dict, target=None, method='shapley',
                  background=None, n_background:int=50, n_samples:int=None, exact:bool=None, seed:int=None, bs:int=4096,
-                 details:bool=False, names=None):
+                 details:bool=False, names=None, tol:float=None, time_limit:float=None):
     "The explanation of the processed rows `xs` (raw values in `df`), shared by every learner whose inputs are rows of columns"
+    tol,time_limit = tol_rule(tol, 'tol'),time_limit_rule(time_limit, 'time_limit')
+    kind = perturbation_method(method)
+    if kind!='shapley': _no_stop(kind, tol, time_limit)
     run = Runner(learn, seed)
     bg,nb = background_rows(learn, units, background, n_background, run.seed, names)
-    kind = perturbation_method(method)
     if kind=='shapley':
+        if exact and (tol is not None or time_limit is not None):
+            raise ArgumentError("tol= and time_limit= stop the sampling when it is precise enough, but exact=True enumerates every "
+                                "coalition (no sampling error): drop them, or pass exact=False to sample.")
         exact = len(features)<=EXACT_MAX_FEATURES if exact is None else exact
         n_samples = None if exact else DEFAULT_WALKS if n_samples is None else n_samples
+        if exact: tol = time_limit = None   # enumerated: nothing to stop
     elif exact is not None: raise ArgumentError(f"exact= is for method='shapley'; {kind.__name__} has no exact mode (use method='shapley_exact').")
     else: n_samples = CAPTUM_SAMPLES if n_samples is None else n_samples
     act = activation(learn)
     with eval_mode(run.model), torch.no_grad(): preds = output_fn(run.model, act)(*xs)
     tgt,labels = row_targets(learn, target, preds)
     amp = autocast_dtype(learn, xs[0].device) if kind=='shapley' else None
-    run.check(None, features, data=tuple(xs)+tuple(bg), method=str(method), n_samples=n_samples, exact=exact)
-    def _rows(lo, hi):
-        return Part(rows=attribute_rows(run.model, tuple(x[lo:hi] for x in xs), bg, features, tgt[lo:hi], method=method,
-                                        n_samples=n_samples, act=act, seed=run.seed, bs=bs, show=run.show(), amp=amp,
-                                        exact=exact if kind=='shapley' else None, first_block=lo//ROW_BLOCK))
-    r = (run.rows(_rows, len(df), align=ROW_BLOCK) if kind=='shapley' else _rows(0, len(df))).rows
+    run.check(None, features, data=tuple(xs)+tuple(bg), method=str(method), n_samples=n_samples, exact=exact, tol=tol, time_limit=time_limit)
+    if kind=='shapley':   # the rows shared out in blocks of 64; each round's stopping decision made on rank 0
+        r = shapley_values(run.model, xs, bg, features, tgt, act=act, n_samples=n_samples or DEFAULT_WALKS, exact=exact, seed=run.seed,
+                           bs=bs, amp=amp, show=run.show(), tol=tol, time_limit=time_limit, run=run)
+    else: r = attribute_rows(run.model, xs, bg, features, tgt, method=method, n_samples=n_samples, act=act, seed=run.seed, bs=bs, show=run.show())
+    walks,met = r.get('walks'),r.get('met')
     res = explanation_frame(df, r, labels, single, method=method if isinstance(method, str) else method.__name__,
                             n_samples=n_samples, exact=exact if kind=='shapley' else None, n_background=nb, seed=run.seed,
-                            categorical=[c for c in units.features if units.is_categorical(c)])
-    return result(res, details, docs=EXPLAIN_FIELDS, contributions=r['contributions'], features=r['features'], base=r['base'],
-                  prediction=r['prediction'], rows=list(df.index))
+                            categorical=[c for c in units.features if units.is_categorical(c)], tol=tol, time_limit=time_limit,
+                            tol_met=None if met is None else bool(met.all()), walks=_walks_used(walks))
+    return result(res, details, docs=EXPLAIN_FIELDS, contributions=r['contributions'], features=r['features'], se=r['se'], base=r['base'],
+                  prediction=r['prediction'], rows=list(df.index), walks=walks, met=met)
 
 # %% ../nbs/22_explain.ipynb #5c540db7
 @patch
 @analysis
-@check_args(n_background=positive_int, n_samples=int_rule(optional=True), seed=seed_rule, bs=bs_rule, exact=optional_bool)
+@check_args(n_background=positive_int, n_samples=int_rule(optional=True), seed=seed_rule, bs=bs_rule, exact=optional_bool,
+            tol=tol_rule, time_limit=time_limit_rule)
 def explain(self:TabularLearner,
         rows,                       # Raw rows: a `pd.Series` (one row) or a DataFrame, with the training columns
         *,
@@ -183,10 +209,12 @@ def explain(self:TabularLearner,
         n_background:int=50,        # Rows sampled from the validation set as the background when `background` is None
         n_samples:int=None,         # 'shapley': walks per (row, background row) pair, default 4; an even number pairs each walk with its reverse (antithetic), an odd one adds an unpaired walk. captum: permutations per row or samples, default 25
         exact:bool=None,            # 'shapley' only: enumerate every coalition (no sampling error; 2^features evaluations per pair); `None`: when the learner has at most 6 features
+        tol:float=None,             # 'shapley' only: add walks, in rounds, to the rows whose largest se is above `tol` x their mean |prediction - background row's|
+        time_limit:float=None,      # 'shapley' only: seconds after which no round starts; alone, a budget spent where the se is largest
         seed:int=None,              # Seed of the background sample and of the sampling; global RNG untouched
         bs:int=4096,                # Model evaluations per forward pass (walk states; captum: row x baseline pairs)
-        details:bool=False,         # Return a `Result` (frame, contributions, features, base, prediction, rows)
-    ) -> pd.DataFrame:              # feature, value, contribution (+ row, target, base_value, prediction for a DataFrame)
+        details:bool=False,         # Return a `Result` (frame, contributions, se, features, base, prediction, rows, walks, met)
+    ) -> pd.DataFrame:              # feature, value, contribution, se (+ row, target, base_value, prediction for a DataFrame)
     "Contribution of each feature to the prediction for `rows`, relative to the mean prediction over a background"
     single = isinstance(rows, pd.Series)
     units = TabularUnits(self)
@@ -195,7 +223,7 @@ def explain(self:TabularLearner,
         raise ArgumentError("The rows' index has duplicate labels; the result is keyed by them. Call `df.reset_index(drop=True)` first.")
     return explain_rows(self, units, rows, units.encode_rows(df), df, single, tabular_features(self.dls.train), target=target,
                         method=method, background=background, n_background=n_background, n_samples=n_samples, exact=exact,
-                        seed=seed, bs=bs, details=details)
+                        seed=seed, bs=bs, details=details, tol=tol, time_limit=time_limit)
 
 # %% ../nbs/22_explain.ipynb #6fe211f5
 def many_rows_frame(ex, fn:str, needs=()) -> pd.DataFrame:

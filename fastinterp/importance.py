@@ -4,9 +4,10 @@
 
 # %% ../nbs/15_importance.ipynb #3549d004
 from __future__ import annotations
-import warnings
+import math, time, warnings
 from typing import Callable, NamedTuple
 import numpy as np, pandas as pd, torch
+from scipy import stats
 from fastcore.basics import patch
 from fastai.learner import Learner
 from .checks import *
@@ -85,12 +86,31 @@ def interval_se(terms:np.ndarray) -> np.ndarray|None:
         return None
     return terms.std(1, ddof=1)/np.sqrt(n)
 
-def importance_frame(names:list, base:float, scores:dict, rowsum:dict, n_repeats:int, scorer:Scorer) -> tuple[pd.DataFrame, np.ndarray]:
-    "The importance table (most important first) and the [F, R] per-repeat importances, in the table's order"
-    sign = -1. if scorer.higher_is_better else 1.
-    imps = np.array([[sign*(scores[f,r]-base) for r in range(n_repeats)] for f in range(len(names))]).reshape(len(names), n_repeats)
-    res = pd.DataFrame({'feature': names, 'importance': imps.mean(1), 'std': imps.std(1)})
-    se = interval_se(torch.stack([rowsum[f] for f in range(len(names))]).cpu().numpy()/n_repeats) if rowsum else None
+_Z95 = 1.959963984540054   # the normal 97.5% quantile
+
+def repeat_importances(base:float, scores:dict, repeats, higher_is_better:bool) -> np.ndarray:
+    "`[features, max repeats]`: each repeat's importance, NaN past a feature's own number of `repeats`"
+    reps = np.asarray(repeats)
+    imps = np.full((len(reps), int(reps.max())), np.nan)
+    sign = -1. if higher_is_better else 1.
+    for f,R in enumerate(reps):
+        imps[f, :R] = [sign*(scores[f,r]-base) for r in range(R)]
+    return imps
+
+def permutation_se(imps:np.ndarray) -> np.ndarray:
+    "Each row's standard error from its repeats (NaN for one), widened by t(R-1)/1.96 so that +-1.96 se is a 95% interval"
+    R = (~np.isnan(imps)).sum(1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        sd = np.sqrt(np.nansum((imps-np.nanmean(imps, 1, keepdims=True))**2, 1)/(R-1))
+        return np.where(R>1, sd/np.sqrt(R)*stats.t.ppf(0.975, np.maximum(R-1, 1))/_Z95, np.nan)
+
+def importance_frame(names:list, base:float, scores:dict, rowsum:dict, n_repeats, scorer:Scorer) -> tuple[pd.DataFrame, np.ndarray]:
+    "The importance table (most important first) and the `[F, R]` per-repeat importances in the table's order (`n_repeats`: one int, or one per feature)"
+    reps = np.broadcast_to(np.asarray(n_repeats, dtype=int), (len(names),))
+    imps = repeat_importances(base, scores, reps, scorer.higher_is_better)
+    imp = np.nanmean(imps, 1)
+    res = pd.DataFrame({'feature': names, 'importance': imp, 'std': np.sqrt(np.nanmean((imps-imp[:,None])**2, 1)), 'se': permutation_se(imps)})
+    se = interval_se(torch.stack([rowsum[f]/int(reps[f]) for f in range(len(names))]).cpu().numpy()) if rowsum else None
     if se is not None: res['ci_low'],res['ci_high'] = res['importance']-1.96*se,res['importance']+1.96*se
     else: res['ci_low'] = res['ci_high'] = np.nan
     order = np.argsort(-res['importance'].to_numpy(), kind='stable')
@@ -166,25 +186,60 @@ def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
         for k,sp in enumerate(chunk): scores[sp] = scorer.reduce(p.rows[f'p{k}'], es.ys)
     return base, scores, {}
 
+MAX_REPEATS = 1000        # `tol`/`time_limit` give no feature more repeats than this
+_GROWTH,_SAFETY = 4,1.2   # a round at most quadruples a feature's repeats, aiming at 1.2x the repeats its se says it needs
+
+def resolution(imps:np.ndarray, tol:float=None) -> np.ndarray:
+    "Each feature's se over its target, `tol` x the largest |importance| (over that largest |importance| without `tol`); 0 if certain"
+    se,scale = permutation_se(imps),np.abs(np.nanmean(imps, 1)).max()
+    with np.errstate(divide='ignore', invalid='ignore'):
+        r = se/(scale if tol is None else tol*scale)
+    return np.where(se>0, r, 0.)
+
+def more_repeats(imps:np.ndarray, tol:float=None, left:float=None, rate:float=None) -> np.ndarray|None:
+    "Repeats to add to each feature in the next round (`None`: stop): where `tol` is not met, or everywhere without it, within `left` seconds"
+    if left is not None and left<=0: return None
+    reps,ratio = (~np.isnan(imps)).sum(1),resolution(imps, tol)
+    need = (ratio>1 if tol is not None else np.ones(len(reps), bool)) & (reps<MAX_REPEATS)
+    grow = np.full(len(reps), float(_GROWTH)) if tol is None else np.minimum(np.nan_to_num(ratio, posinf=_GROWTH)**2*_SAFETY, _GROWTH)
+    add = np.where(need, np.clip(np.ceil(reps*(grow-1)), 1, MAX_REPEATS-reps), 0).astype(int)
+    if left is not None and rate is not None:
+        order = np.argsort(-ratio, kind='stable')                  # the least resolved first
+        add[order[np.cumsum(add[order]*rate) > left]] = 0
+    return add if add.any() else None
+
 def compute_importance(run:Runner,         # Runs the jobs: here, or shared across ranks
                        es:EvalSet,         # The evaluation rows
                        scorer:Scorer,      # What "worse" means
                        features:dict,      # name -> locations
                        make_job,           # `make_job(f, r, n)` -> the perturbation of feature `f` in repeat `r`
-                       n_repeats:int,      # Repeats per feature
+                       n_repeats:int,      # Repeats per feature (in the first round)
                        bs:int=8192,        # Rows per forward pass
                        amp=None,           # Autocast dtype (see `autocast_dtype`)
                        show:bool=False,    # Show a progress bar (on rank 0)
                        shard:str='jobs',   # What a share of the work is: a block of 'jobs' or of 'rows'
-                      ) -> tuple[pd.DataFrame, float, np.ndarray]: # (table, baseline, per-repeat importances in the table's order)
+                       tol:float=None,     # Add repeats, in rounds, to features whose se is above `tol` x the largest |importance|
+                       time_limit:float=None, # Seconds after which no round starts; alone, a budget spent on the least resolved features
+                      ) -> tuple[pd.DataFrame, float, np.ndarray]: # (table, baseline, per-repeat importances in the table's order, NaN-padded)
     "Permutation importance of `features` on `es`"
     if not features: raise ArgumentError("There are no features to permute.")
-    names = list(features)
-    specs = [(f, r) for f in range(len(names)) for r in range(n_repeats)]
+    names,t0 = list(features),time.perf_counter()
+    F = len(names)
+    specs = [(f, r) for f in range(F) for r in range(n_repeats)]
     bar = (lambda it,total: progress(it, total=total, show=True)) if show else None
     by = _by_rows if shard=='rows' and len(es)>=run.world else _by_jobs
-    base,scores,rowsum = by(run, run.model, es, scorer, make_job, specs, len(names), bs, amp, bar)
-    res,imps = importance_frame(names, base, scores, rowsum, n_repeats, scorer)
+    base,scores,rowsum = by(run, run.model, es, scorer, make_job, specs, F, bs, amp, bar)
+    reps,rate = np.full(F, n_repeats),(time.perf_counter()-t0)/len(specs)     # seconds per job
+    while tol is not None or time_limit is not None:     # every rank holds every score; rank 0 decides the next round
+        imps = repeat_importances(base, scores, reps, scorer.higher_is_better)
+        add = run.decide(lambda: more_repeats(imps, tol, None if time_limit is None else time_limit-(time.perf_counter()-t0), rate))
+        if add is None: break
+        specs,t1 = [(f, r) for f in range(F) for r in range(reps[f], reps[f]+add[f])],time.perf_counter()
+        _,sc,rs = by(run, run.model, es, scorer, make_job, specs, F, bs, amp, bar)
+        scores.update(sc)
+        for f,t in rs.items(): rowsum[f] = rowsum[f]+t if f in rowsum else t
+        reps,rate = reps+add,(time.perf_counter()-t1)/len(specs)
+    res,imps = importance_frame(names, base, scores, rowsum, reps, scorer)
     return res, base, imps
 
 # %% ../nbs/15_importance.ipynb #93b0064c
@@ -223,19 +278,24 @@ def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_sam
     return ImportanceSetup(scorer, es, apply_groups(feats, resolve_groups(learn, es, groups, threshold)), prov)
 
 # %% ../nbs/15_importance.ipynb #d116e075
-FI_FIELDS = {'importances': "[features, repeats]: each repeat's importance, in the table's order",
+FI_FIELDS = {'importances': "[features, repeats]: each repeat's importance, in the table's order (NaN past a feature's own repeats)",
+             'repeats': "[features]: the repeats each feature got, in the table's order",
              'features': 'feature -> the model-input locations it permutes', 'rows': 'positions of the scored rows in the data (None: all)'}
 
 @patch
 @analysis
 @check_args(n_repeats=positive_int, max_samples=max_samples_rule, seed=seed_rule, bs=opt_bs_rule, higher_is_better=optional_bool,
             threshold=real_rule(0, 1, low_open=True, optional=True), shard=one_of('jobs', 'rows'), patch_size=patch_rule,
-            max_tokens=int_rule(optional=True, hint='tokens to rank'))
+            max_tokens=int_rule(optional=True, hint='tokens to rank'),
+            tol=real_rule(0, math.inf, low_open=True, high_open=True, optional=True, hint='the largest se, as a fraction of the largest |importance|'),
+            time_limit=real_rule(0, math.inf, low_open=True, high_open=True, optional=True, hint='seconds'))
 def feature_importance(self:Learner,
         dl=None,                     # Data: `None` (validation set), a DataLoader, a DataFrame with targets, or an `EvalSet`
         *,
         metric=None,                 # `None`: the learner's loss, per row; or a fastai metric / `callable(preds, targs)`
-        n_repeats:int=5,             # Shuffles per feature
+        n_repeats:int=5,             # Shuffles per feature (in the first round, with `tol` or `time_limit`)
+        tol:float=None,              # Add shuffles, in rounds, to the features whose se is above `tol` x the largest |importance|
+        time_limit:float=None,       # Seconds after which no round starts; alone, a budget spent on the least resolved features
         max_samples:int|float=None,  # Rows to use: int count or float fraction, drawn once without replacement
         groups:dict|str=None,        # Features to permute jointly: {'name': ['col_a', 'col_b']}, or 'auto' (see `auto_groups`)
         threshold:float=None,        # With groups='auto': association at which features are grouped (default 0.75)
@@ -246,18 +306,27 @@ def feature_importance(self:Learner,
         seed:int=None,               # Seed of the permutations and the subsample; `None` draws one (reported in attrs)
         bs:int=None,                 # Rows per forward pass; `None`: 8192 for tabular data, 4x the batch size otherwise
         shard:str='jobs',            # Under torch.distributed, what the ranks split: the (feature, repeat) 'jobs', or the 'rows'
-        details:bool=False,          # Return a `Result` (frame, importances, features, rows; see `FI_FIELDS`)
+        details:bool=False,          # Return a `Result` (frame, importances, repeats, features, rows; see `FI_FIELDS`)
     ) -> pd.DataFrame:               # One row per feature or group, most important first
     "Permutation importance of each input feature of `self`, on `dl`"
     run = Runner(self, seed)          # under torch.distributed: rank 0's seed when `None`
     st = importance_setup(self, dl, metric, higher_is_better, max_samples, run.seed, names, groups, threshold, patch_size, max_tokens)
     n_repeats,bs = (n_repeats if st.repeats else 1),rows_per_pass(st.es, bs)
-    run.check(st.es, st.features, n_repeats=n_repeats, shard=shard, score=st.scorer.name, higher_is_better=st.scorer.higher_is_better)
+    if st.repeats and (tol is not None or time_limit is not None) and n_repeats<2:
+        raise ArgumentError(f"tol= and time_limit= need a standard error after the first round, which takes at least 2 repeats; got "
+                            f"n_repeats={n_repeats}: pass n_repeats>=2 (the default is 5).")
+    run.check(st.es, st.features, n_repeats=n_repeats, shard=shard, score=st.scorer.name, higher_is_better=st.scorer.higher_is_better,
+              tol=tol, time_limit=time_limit)
+    stop = dict(tol=tol, time_limit=time_limit) if st.repeats else {}    # every repeat of a masked token is the same: nothing to add
     res,base,imps = compute_importance(run, st.es, st.scorer, st.features, st.jobs(run.seed), n_repeats, bs=bs,
-                                       amp=autocast_dtype(self, st.es.device), show=run.show(), shard=shard)
+                                       amp=autocast_dtype(self, st.es.device), show=run.show(), shard=shard, **stop)
+    if not st.repeats: res['se'] = 0.
+    reps = (~np.isnan(imps)).sum(1)
     finish(res, 'feature_importance', score=st.scorer.name, higher_is_better=st.scorer.higher_is_better, baseline=base,
            n_rows=len(st.es), n_repeats=n_repeats, seed=run.seed,
            interval='95%, validation rows as a sample' if st.scorer.per_row and res['ci_low'].notna().any() else None,
-           patch_size=st.provider.describe().get('patch_size'))
-    return result(res, details, docs=FI_FIELDS, importances=imps, features={f: st.features[f] for f in res['feature']},
+           patch_size=st.provider.describe().get('patch_size'), tol=tol, time_limit=time_limit,
+           tol_met=None if tol is None else bool((resolution(imps, tol)<=1).all() or not st.repeats),
+           repeats=dict(zip(res['feature'], reps.tolist())))
+    return result(res, details, docs=FI_FIELDS, importances=imps, repeats=reps, features={f: st.features[f] for f in res['feature']},
                   rows=None if st.es.rows is None else st.es.rows.numpy())

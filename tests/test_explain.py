@@ -45,7 +45,7 @@ def test_additivity_many_rows(which, exact, request):
     df = synth_df(12, seed=7, missing=0.3 if which == 'na_learn' else 0.)
     e = learn.explain(df, seed=0, n_background=20, n_samples=10, exact=exact)
     fct.test_eq(e.attrs['n_samples'], None if exact is None else 10)
-    fct.test_eq(list(e.columns), ['row', 'feature', 'value', 'contribution', 'target', 'base_value', 'prediction'])
+    fct.test_eq(list(e.columns), ['row', 'feature', 'value', 'contribution', 'se', 'target', 'base_value', 'prediction'])
     fct.test_eq(len(e), 12 * 5)
     fct.test_eq(list(pd.unique(e.row)), list(df.index))
     _check_additive(e)
@@ -62,9 +62,9 @@ def test_one_row_dataframe(reg_learn):
     "A DataFrame of one row is a many-row explanation (long format), a Series is the one-row format"
     df = synth_df(1, seed=3)
     e = reg_learn.explain(df, seed=0, n_samples=5)
-    fct.test_eq(list(e.columns), ['row', 'feature', 'value', 'contribution', 'target', 'base_value', 'prediction'])
+    fct.test_eq(list(e.columns), ['row', 'feature', 'value', 'contribution', 'se', 'target', 'base_value', 'prediction'])
     s = reg_learn.explain(df.iloc[0], seed=0, n_samples=5)
-    fct.test_eq(list(s.columns), ['feature', 'value', 'contribution'])
+    fct.test_eq(list(s.columns), ['feature', 'value', 'contribution', 'se'])
     fct.test_close(e.contribution.to_numpy(), s.contribution.to_numpy(), eps=1e-9)
     fct.test_close(e.prediction.iloc[0], s.attrs['prediction'], eps=1e-9)
 

@@ -14,7 +14,7 @@ from helpers import SIGNAL, NOISE, imp as _imp
 # --- ground truth ---------------------------------------------------------------------------------------------------
 def test_regression_loss_ground_truth(reg_learn):
     fi = reg_learn.feature_importance(seed=0)
-    fct.test_eq(list(fi.columns), ['feature', 'importance', 'std', 'ci_low', 'ci_high'])
+    fct.test_eq(list(fi.columns), ['feature', 'importance', 'std', 'se', 'ci_low', 'ci_high'])
     fct.test_eq(set(fi.feature[:3]), SIGNAL)
     imp = _imp(fi)
     assert imp[NOISE].abs().max() < 0.05 * imp['x0']
