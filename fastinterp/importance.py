@@ -13,7 +13,7 @@ from fastai.learner import Learner
 from .checks import *
 from .checks import int_rule, opt_bs_rule, check_args, check_names, positive_int, max_samples_rule, seed_rule, optional_bool, real_rule, one_of, patch_rule
 from .guard import derived_seed, progress
-from .evalset import EvalSet, as_eval_set, rows_per_pass
+from .evalset import EvalSet, as_eval_set, rows_per_pass, arrays_dl
 from .perturb import Gather
 from .engine import autocast_dtype, run_perturbed
 from .scoring import make_scorer, score_jobs, check_targets, Scorer
@@ -277,6 +277,32 @@ def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_sam
     if groups is not None and not prov.groups: raise ArgumentError(f"groups are not supported for {type(prov).__name__.lower()}; rank them one by one.")
     return ImportanceSetup(scorer, es, apply_groups(feats, resolve_groups(learn, es, groups, threshold)), prov)
 
+# %% ../nbs/15_importance.ipynb #7a5a1c02
+TSAI_COUNTERPARTS = {
+    'partial_n': 'max_samples= (a count or a fraction, as partial_n)', 'random_state': 'seed=',
+    'key_metric_idx': "metric= the metric itself, e.g. metric=accuracy (the default is the learner's loss)",
+    'sel_classes': 'X=, y= holding only the rows of those classes', 'show_chart': 'plot_importance(fi)',
+    'figsize': 'plot_importance(fi, figsize=...)', 'title': 'plot_importance(fi, title=...)', 'save_df_path': 'fi.to_csv(path)',
+    'method': "permutation is what feature_importance measures; tsai's 'ablation' has no counterpart",
+    'return_df': 'the DataFrame is always returned'}
+TSAI_NO_OPS = {'method': 'permutation', 'return_df': True, 'show_chart': False}   # values that change nothing here
+
+def tsai_args(learn, dl, X, y, names, feature_names, others:dict) -> tuple:
+    "`(dl, names)` from tsai's calling convention (`X=`, `y=`, `feature_names=`); tsai's other arguments refused with their counterpart"
+    for k,v in others.items():
+        if k=='verbose' or (k in TSAI_NO_OPS and isinstance(v, type(TSAI_NO_OPS[k])) and v==TSAI_NO_OPS[k]): continue
+        if k in TSAI_COUNTERPARTS: raise ArgumentError(f"{k}={v!r} is an argument of tsai's feature_importance; here use {TSAI_COUNTERPARTS[k]}.")
+        raise ArgumentError(f"feature_importance() got an unexpected keyword argument {k!r}.")
+    if feature_names is not None:
+        if names is not None: raise ArgumentError("feature_names= (tsai's name) and names= are the same argument; pass one of them.")
+        names = feature_names
+    if X is None and isinstance(dl, (np.ndarray, torch.Tensor)): dl,X = None,dl     # tsai's X, passed where dl goes
+    if X is not None:
+        if dl is not None: raise ArgumentError("Pass the data once: dl=, or X= and y= (tsai's way).")
+        return arrays_dl(learn, X, y), names
+    if y is not None: raise ArgumentError("y= goes with X= (arrays of inputs and their targets); pass both, or dl=.")
+    return dl, names
+
 # %% ../nbs/15_importance.ipynb #d116e075
 FI_FIELDS = {'importances': "[features, repeats]: each repeat's importance, in the table's order (NaN past a feature's own repeats)",
              'repeats': "[features]: the repeats each feature got, in the table's order",
@@ -307,8 +333,13 @@ def feature_importance(self:Learner,
         bs:int=None,                 # Rows per forward pass; `None`: 8192 for tabular data, 4x the batch size otherwise
         shard:str='jobs',            # Under torch.distributed, what the ranks split: the (feature, repeat) 'jobs', or the 'rows'
         details:bool=False,          # Return a `Result` (frame, importances, repeats, features, rows; see `FI_FIELDS`)
+        X=None,                      # tsai's way to pass data: inputs as arrays (with `y`), read through the validation transforms
+        y=None,                      # The targets of `X`
+        feature_names:list=None,     # tsai's name for `names`
+        **tsai_kwargs,               # tsai's other arguments: refused with their counterpart here (see `tsai_args`)
     ) -> pd.DataFrame:               # One row per feature or group, most important first
     "Permutation importance of each input feature of `self`, on `dl`"
+    dl,names = tsai_args(self, dl, X, y, names, feature_names, tsai_kwargs)
     run = Runner(self, seed)          # under torch.distributed: rank 0's seed when `None`
     st = importance_setup(self, dl, metric, higher_is_better, max_samples, run.seed, names, groups, threshold, patch_size, max_tokens)
     n_repeats,bs = (n_repeats if st.repeats else 1),rows_per_pass(st.es, bs)

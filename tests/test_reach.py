@@ -218,3 +218,39 @@ def test_sequence():
     i1 = np.flatnonzero(y == 1)[:8]
     assert np.mean([in_out(m, k) > 2 for m, k in zip(learn.explain(x[i1]).map, masks[i1])]) >= 0.9
     with pytest.raises(ArgumentError, match=r'rows of columns \(2-d\)'): learn.partial_dependence('x0')
+
+
+# ---------------------------------------------------------------- another library patching Learner (tsai)
+def test_another_library_replacing_feature_importance(tens):
+    """tsai patches `Learner.feature_importance` with its own signature: whichever is imported last wins. With the
+    other library last, fastinterp's stays reachable as `learn.fastinterp.feature_importance`, the next fastinterp
+    analysis warns (once) and names the way there; the tsai calling convention works on fastinterp's own method."""
+    import warnings
+    from fastinterp import runner
+    ours = Learner.feature_importance
+    def other_feature_importance(self, X=None, y=None, feature_names=None, partial_n=None, show_chart=True):
+        "A stand-in for tsai's (tsai itself is not a test dependency)"
+        return 'the other library'
+    other_feature_importance.__module__ = 'tsai.analysis'
+    runner._warned.discard('feature_importance')
+    try:
+        Learner.feature_importance = other_feature_importance
+        fct.test_eq(tens.feature_importance(), 'the other library')
+        with pytest.raises(TypeError, match="unexpected keyword argument 'names'"): tens.feature_importance(names=['a', 'b', 'c'])
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter('always')
+            tens.partial_dependence('x0', grid_resolution=5)
+            tens.partial_dependence('x0', grid_resolution=5)
+        msgs = [str(x.message) for x in w if 'is not fastinterp' in str(x.message)]
+        fct.test_eq(len(msgs), 1)                                          # once
+        assert 'tsai.analysis replaced it' in msgs[0] and 'learn.fastinterp.feature_importance(...)' in msgs[0]
+        fi = tens.fastinterp.feature_importance(names=['a', 'b', 'c'], seed=0, n_repeats=2)
+        fct.test_eq(fi.feature[0], 'a')
+        assert 'feature_importance' in dir(tens.fastinterp)
+    finally:
+        Learner.feature_importance = ours
+        runner._warned.discard('feature_importance')
+    # tsai's call on fastinterp's method: the same answer as the validation DataLoader gives
+    X = torch.stack([x for x, _ in tens.dls.valid.dataset]).numpy(); y = torch.stack([t for _, t in tens.dls.valid.dataset]).numpy()
+    pd.testing.assert_frame_equal(tens.feature_importance(X=X, y=y, feature_names=['a', 'b', 'c'], seed=0, n_repeats=2),
+                                  tens.feature_importance(names=['a', 'b', 'c'], seed=0, n_repeats=2))
