@@ -5,7 +5,7 @@
 # %% ../nbs/15_importance.ipynb #3549d004
 from __future__ import annotations
 import math, time, warnings
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 import numpy as np, pandas as pd, torch
 from scipy import stats
 from fastcore.basics import patch
