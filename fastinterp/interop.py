@@ -45,7 +45,7 @@ def shap_data(raw:np.ndarray,  # [rows, features] raw values (object)
 # %% ../nbs/36_shap.ipynb #14c82ea6
 def rows_arrays(df:pd.DataFrame,       # A table of `learn.explain` for rows (one row, or many with a `row` column)
                 features:list=None,    # The order of the features; `None`: by mean |contribution|, largest first
-               ) -> dict:              # values, base, raw, data, features, rows
+               ) -> dict:              # values, base, raw, se, data, features, rows
     "The arrays of a tabular explanation: [rows, features] in one feature order"
     single = 'row' not in df.columns
     if single: ri,rows = np.zeros(len(df), dtype=int),[None]
@@ -77,8 +77,11 @@ def rows_arrays(df:pd.DataFrame,       # A table of `learn.explain` for rows (on
             raise ArgumentError(f"features must name each feature of the explanation once (together their values add up to the "
                                 f"prediction); {f'missing {missing}' if missing else f'repeated {twice}'}.")
         order = np.array([names.index(f) for f in given])
+    se = None
+    if 'se' in df.columns:                        # the standard errors of sampled values (0 when enumerated)
+        se = np.empty((R, F)); se[ri, fi] = df['se'].to_numpy(np.float64); se = se[:, order]
     C,raw = C[:, order],raw[:, order]
-    return dict(values=C, base=base, raw=raw, data=shap_data(raw, C), features=[names[i] for i in order],
+    return dict(values=C, base=base, raw=raw, se=se, data=shap_data(raw, C), features=[names[i] for i in order],
                 rows=[r.item() if hasattr(r, 'item') else r for r in rows])
 
 # %% ../nbs/36_shap.ipynb #8442bb30
@@ -130,6 +133,6 @@ def to_shap(expl,               # What `learn.explain` returned for rows (tabula
     a = rows_arrays(df, features)
     if 'row' not in df.columns:
         return shap.Explanation(a['values'][0], base_values=float(a['base'][0]), data=a['data'][0],
-                                display_data=a['raw'][0], feature_names=a['features'])
+                                display_data=a['raw'][0], feature_names=a['features'], error_std=None if a['se'] is None else a['se'][0])
     return shap.Explanation(a['values'], base_values=a['base'], data=a['data'], display_data=a['raw'],
-                            feature_names=a['features'], instance_names=a['rows'])
+                            feature_names=a['features'], instance_names=a['rows'], error_std=a['se'])

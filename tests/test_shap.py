@@ -143,11 +143,21 @@ def test_plain_table_order(many):
 
 
 def test_extra_columns_ignored(many):
-    "An unknown column (e.g. an `se` after `contribution`) changes nothing"
+    "An unknown column (e.g. a user's note after `contribution`) changes nothing"
     res, sv = many
     fr = res.frame.copy()
-    fr.insert(fr.columns.get_loc('contribution') + 1, 'se', 0.1)
+    fr.insert(fr.columns.get_loc('contribution') + 1, 'note', 0.1)
     fct.test_eq(to_shap(fr).values, to_shap(res.frame).values)
+
+
+def test_standard_errors_become_error_std(reg_learn, rows):
+    "The `se` of each sampled contribution is the Explanation's `error_std`, cell by cell, in the Explanation's order"
+    res = reg_learn.explain(rows.iloc[:30], seed=0, exact=False, n_samples=8, details=True)
+    sv, fr = to_shap(res), res.frame
+    assert (fr['se'] > 0).all()
+    want = fr.pivot(index='row', columns='feature', values='se').loc[list(sv.instance_names), list(sv.feature_names)].to_numpy()
+    fct.test_eq(sv.error_std, want)
+    fct.test_eq(sv.error_std.shape, sv.values.shape)
 
 
 def test_missing_values(na_learn):
