@@ -5,7 +5,7 @@
 # %% ../../nbs/23_plot_explain.ipynb #a51bcb02
 from __future__ import annotations
 import numpy as np, pandas as pd
-from ..checks import positive_int, one_of, check_args
+from ..checks import positive_int, one_of, check_args, flag
 from ..results import frame_of, one_of_many
 from ..explain import explanation_summary, many_rows_frame
 
@@ -13,12 +13,13 @@ from ..explain import explanation_summary, many_rows_frame
 __all__ = ['plot_explanation', 'plot_explanation_summary']
 
 # %% ../../nbs/23_plot_explain.ipynb #3ae05334
-@check_args(top_k=positive_int)
+@check_args(top_k=positive_int, error=flag)
 def plot_explanation(expl,              # Result of `learn.explain` (a DataFrame or a `Result`)
                      row=None,          # For a many-row result, the row (its index label) to draw
                      top_k:int=10,      # Show the `top_k` largest contributions; the rest form one bar
                      ax=None,           # Axes to draw on; a new figure when `None`
                      title:str=None,    # Title; defaults to the explained target
+                     error:bool=True,   # Whiskers of +-1.96 se on sampled contributions (where the result has `se` > 0)
                     ):
     "Waterfall chart from the base value to the prediction; returns the Axes"
     import matplotlib.pyplot as plt
@@ -35,6 +36,7 @@ def plot_explanation(expl,              # Result of `learn.explain` (a DataFrame
         return f'{f} = {v}'
     labels = [_lbl(f,v) for f,v in zip(d['feature'], d['value'] if 'value' in d else [None]*len(d))]
     vals = list(d['contribution'].astype(float))
+    se = d['se'].to_numpy(np.float64)[:top_k] if error and 'se' in d.columns else np.zeros(0)
     if len(vals)>top_k:
         rest = sum(vals[top_k:])
         k = len(d)-top_k
@@ -43,6 +45,9 @@ def plot_explanation(expl,              # Result of `learn.explain` (a DataFrame
     if ax is None: _,ax = plt.subplots(figsize=(6.5, 0.35*len(vals)+1.5))
     y = np.arange(len(vals))[::-1]
     ax.barh(y, vals, left=starts, color=['tab:green' if v>=0 else 'tab:red' for v in vals], height=0.6)
+    if np.nan_to_num(se).any():    # sampled values: where each bar's end may lie (the 'other features' bar has none)
+        k = len(se); ends = (starts+np.array(vals))[:k]
+        ax.errorbar(ends, y[:k], xerr=1.96*np.nan_to_num(se), fmt='none', ecolor='black', elinewidth=0.8, capsize=2)
     for yi,s,v in zip(y, starts, vals):
         ax.text(s+v, yi, f' {v:+.3g} ', va='center', ha='left' if v>=0 else 'right', fontsize=8)
     ax.set_yticks(y, labels)
