@@ -12,11 +12,11 @@ from ..results import frame_of
 __all__ = ['plot_importance']
 
 # %% ../../nbs/16_plot_importance.ipynb #2112231c
-@check_args(top_k=positive_int, error=one_of('std', 'ci', None))
+@check_args(top_k=positive_int, error=one_of('std', 'se', 'ci', None))
 def plot_importance(fi,                # Result of `feature_importance` (a DataFrame or a `Result`)
                     top_k:int=20,      # Show the `top_k` most important features
                     ax=None,           # Axes to draw on; a new figure when `None`
-                    error:str='std',   # 'std' (spread over repeats), 'ci' (95% interval over validation rows) or None
+                    error:str='std',   # 'std' (spread over repeats), 'se' (+-1.96 se of the mean over repeats), 'ci' (95% interval over rows) or None
                     title:str=None,    # Title; defaults to the score's name
                     **kwargs):         # Passed to `ax.barh`
     "Horizontal bar chart of permutation importances, most important on top; returns the Axes"
@@ -26,6 +26,7 @@ def plot_importance(fi,                # Result of `feature_importance` (a DataF
     if ax is None: _,ax = plt.subplots(figsize=(6, 0.3*len(d)+1.2))
     xerr = None
     if error=='std' and 'std' in d: xerr = d['std'].to_numpy()
+    elif error=='se' and 'se' in d: xerr = 1.96*d['se'].to_numpy()
     elif error=='ci' and 'ci_low' in d and d['ci_low'].notna().all():
         xerr = np.stack([d['importance']-d['ci_low'], d['ci_high']-d['importance']])
     ax.barh(d['feature'].astype(str), d['importance'], xerr=xerr, capsize=2, **kwargs)
