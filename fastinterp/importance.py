@@ -7,7 +7,6 @@ from __future__ import annotations
 import math, time, warnings
 from typing import NamedTuple
 import numpy as np, pandas as pd, torch
-from scipy import stats
 from fastcore.basics import patch
 from fastai.learner import Learner
 from .checks import *
@@ -18,7 +17,7 @@ from .perturb import Gather
 from .engine import autocast_dtype, run_perturbed
 from .scoring import make_scorer, score_jobs, check_targets, Scorer
 from .results import finish, result
-from .runner import Runner, Part, analysis
+from .runner import Runner, Part, analysis, t_widening, precision_ratio, next_round
 from .providers import Provider, input_provider
 from .correlation import auto_groups
 
@@ -86,8 +85,6 @@ def interval_se(terms:np.ndarray) -> np.ndarray|None:
         return None
     return terms.std(1, ddof=1)/np.sqrt(n)
 
-_Z95 = 1.959963984540054   # the normal 97.5% quantile
-
 def repeat_importances(base:float, scores:dict, repeats, higher_is_better:bool) -> np.ndarray:
     "`[features, max repeats]`: each repeat's importance, NaN past a feature's own number of `repeats`"
     reps = np.asarray(repeats)
@@ -102,7 +99,7 @@ def permutation_se(imps:np.ndarray) -> np.ndarray:
     R = (~np.isnan(imps)).sum(1)
     with np.errstate(invalid='ignore', divide='ignore'):
         sd = np.sqrt(np.nansum((imps-np.nanmean(imps, 1, keepdims=True))**2, 1)/(R-1))
-        return np.where(R>1, sd/np.sqrt(R)*stats.t.ppf(0.975, np.maximum(R-1, 1))/_Z95, np.nan)
+        return np.where(R>1, sd/np.sqrt(R)*t_widening(np.maximum(R-1, 1)), np.nan)
 
 def importance_frame(names:list, base:float, scores:dict, rowsum:dict, n_repeats, scorer:Scorer) -> tuple[pd.DataFrame, np.ndarray]:
     "The importance table (most important first) and the `[F, R]` per-repeat importances in the table's order (`n_repeats`: one int, or one per feature)"
@@ -187,26 +184,13 @@ def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
     return base, scores, {}
 
 MAX_REPEATS = 1000        # `tol`/`time_limit` give no feature more repeats than this
-_GROWTH,_SAFETY = 4,1.2   # a round at most quadruples a feature's repeats, aiming at 1.2x the repeats its se says it needs
-
 def resolution(imps:np.ndarray, tol:float=None) -> np.ndarray:
-    "Each feature's se over its target, `tol` x the largest |importance| (over that largest |importance| without `tol`); 0 if certain"
-    se,scale = permutation_se(imps),np.abs(np.nanmean(imps, 1)).max()
-    with np.errstate(divide='ignore', invalid='ignore'):
-        r = se/(scale if tol is None else tol*scale)
-    return np.where(se>0, r, 0.)
+    "Each feature's `precision_ratio`: its se over `tol` x the largest |importance| (over that largest |importance| without `tol`)"
+    return precision_ratio(permutation_se(imps), np.abs(np.nanmean(imps, 1)).max(), tol)
 
 def more_repeats(imps:np.ndarray, tol:float=None, left:float=None, rate:float=None) -> np.ndarray|None:
-    "Repeats to add to each feature in the next round (`None`: stop): where `tol` is not met, or everywhere without it, within `left` seconds"
-    if left is not None and left<=0: return None
-    reps,ratio = (~np.isnan(imps)).sum(1),resolution(imps, tol)
-    need = (ratio>1 if tol is not None else np.ones(len(reps), bool)) & (reps<MAX_REPEATS)
-    grow = np.full(len(reps), float(_GROWTH)) if tol is None else np.minimum(np.nan_to_num(ratio, posinf=_GROWTH)**2*_SAFETY, _GROWTH)
-    add = np.where(need, np.clip(np.ceil(reps*(grow-1)), 1, MAX_REPEATS-reps), 0).astype(int)
-    if left is not None and rate is not None:
-        order = np.argsort(-ratio, kind='stable')                  # the least resolved first
-        add[order[np.cumsum(add[order]*rate) > left]] = 0
-    return add if add.any() else None
+    "Repeats to add to each feature in the next round (`None`: stop): see `next_round`; `rate` is the seconds per repeat"
+    return next_round(resolution(imps, tol), (~np.isnan(imps)).sum(1), MAX_REPEATS, tol, left, rate)
 
 def compute_importance(run:Runner,         # Runs the jobs: here, or shared across ranks
                        es:EvalSet,         # The evaluation rows

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fastcore.basics import patch
 from fastai.learner import Learner
 import numpy as np, torch
+from scipy import stats
 from torch import Tensor
 from .guard import guest, shows_progress
 from .evalset import EvalSet
@@ -16,7 +17,8 @@ from .distributed import (DistributedError, rank_world, is_main, block, call_sco
                                     shared_seed, all_sum, check_same, unwrap_model, unwrap_dl, sync_buffers)   # what analyses and the tracker reach only through here
 
 # %% auto #0
-__all__ = ['analyses', 'analysis', 'own_analysis', 'check_patches', 'Analyses', 'Part', 'combine', 'Runner']
+__all__ = ['analyses', 'ROUND_GROWTH', 'ROUND_SAFETY', 'analysis', 'own_analysis', 'check_patches', 'Analyses', 'Part', 'combine',
+           'Runner', 't_widening', 'precision_ratio', 'next_round']
 
 # %% ../nbs/11_runner.ipynb #7b1d0c05
 analyses = {}   # name -> {class name: fastinterp's function}, whatever `Learner` holds under that name
@@ -163,3 +165,36 @@ class Runner:
         "`fn()` run on rank 0 only; its value on every rank"
         if not self.split: return fn()
         return exchange(fn() if self.rank==0 else None)[0]
+
+# %% ../nbs/11_runner.ipynb #7b1d0c21
+_Z95 = 1.959963984540054      # the normal 97.5% quantile
+ROUND_GROWTH,ROUND_SAFETY = 4,1.2   # a round at most quadruples a unit's work, aiming at 1.2x what its se says it needs
+
+def t_widening(df) -> np.ndarray:
+    "How much wider than +-1.96 se a 95% interval is when the se has `df` degrees of freedom: t(0.975, df)/1.96"
+    return stats.t.ppf(0.975, df)/_Z95
+
+def precision_ratio(se, scale, tol:float=None) -> np.ndarray:
+    "Each unit's standard error over its target, `tol` x `scale` (over `scale` without `tol`); 0 where the se is 0 (or NaN)"
+    with np.errstate(divide='ignore', invalid='ignore'):
+        r = se/(scale if tol is None else tol*scale)
+    return np.where(se>0, r, 0.)
+
+def next_round(ratio:np.ndarray,          # Each unit's `precision_ratio`
+               done:np.ndarray,           # The work (repeats, walks) each unit has had
+               most:int,                  # No unit gets more work than this in all
+               tol:float=None,            # Add work only where `ratio` > 1; `None`: everywhere (a `time_limit` alone)
+               left:float=None,           # Seconds left; `None`: no limit
+               seconds_per_unit=None,     # What one more unit of work costs, for each unit or for all (with `left`)
+               step:int=1,                # Work comes in multiples of this
+              ) -> np.ndarray|None:       # Work to add to each unit; `None`: stop
+    "The next round's work for each unit: where its target is not met, least precise first within the time left"
+    if left is not None and left<=0: return None
+    need = (ratio>1 if tol is not None else np.ones(len(ratio), bool)) & (done<most)
+    grow = (np.full(len(ratio), float(ROUND_GROWTH)) if tol is None
+            else np.minimum(np.nan_to_num(ratio, posinf=ROUND_GROWTH)**2*ROUND_SAFETY, ROUND_GROWTH))
+    add = np.where(need, np.clip(np.ceil(done*(grow-1)/step)*step, step, most-done), 0).astype(int)
+    if left is not None and seconds_per_unit is not None:
+        order = np.argsort(-ratio, kind='stable')                  # the least precise first
+        add[order[np.cumsum((add*seconds_per_unit)[order]) > left]] = 0
+    return add if add.any() else None

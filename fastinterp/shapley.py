@@ -6,13 +6,12 @@
 from __future__ import annotations
 import math, time
 import numpy as np, torch
-from scipy import stats
 from torch import Tensor
 from .checks import ArgumentError, DataError, check_args, real_rule
 from .guard import eval_mode, generator, derived_seed, progress
 from .engine import TabularNet, autocast_context, shortcut_enabled
 from .outputs import output_fn
-from .runner import Part
+from .runner import Part, t_widening, precision_ratio, next_round
 
 # %% auto #0
 __all__ = ['DEFAULT_WALKS', 'EXACT_MAX_FEATURES', 'ENUMERATE_MAX_FEATURES', 'tol_rule', 'time_limit_rule', 'exact_shapley',
@@ -160,8 +159,6 @@ def exact_shapley(model:torch.nn.Module,      # The model
 QUARTETS_FROM = 8         # `n_samples` from this on, and a multiple of 4: the walks come in stratified quartets
 MAX_WALKS = 1024          # `tol`/`time_limit` give no (row, background row) pair more walks than this
 _ITEMS = 32768            # antithetic pairs / quartets drawn and run together, at most (rows are never split)
-_GROWTH,_SAFETY = 4,1.2   # a round at most quadruples a row's walks, aiming at 1.2x the walks its se says it needs
-_Z95 = 1.959963984540054  # the normal 97.5% quantile
 _QC = 1                   # Satterthwaite: a unit variance with d degrees of freedom counts v^2/(d+1) (see the prose)
 
 def _units(P:int, stratified:bool=True) -> tuple[int,int,int]:
@@ -296,28 +293,16 @@ def _widened(S, V, Q, walks, B:int) -> np.ndarray:
     "The standard errors `[rows, F]`: sqrt(V)/(B walks), widened by t(df)/1.96 for the Satterthwaite degrees of freedom df = V^2/Q of V"
     with np.errstate(divide='ignore', invalid='ignore'):
         df = np.where(Q>0, V*V/Q, np.inf)
-    wide = np.where(np.isfinite(df), stats.t.ppf(0.975, np.maximum(df, 1e-3))/_Z95, 1.)
+    wide = np.where(np.isfinite(df), t_widening(np.maximum(df, 1e-3)), 1.)
     return np.sqrt(V)*wide/(B*walks)[:,None]
 
 def _need(se, span, tol:float=None) -> np.ndarray:
-    "Each row's largest se over its target (`tol` x span), or over its span without `tol`; 0 where nothing is uncertain"
-    m = se.max(1)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        r = m/(span if tol is None else tol*span)
-    return np.where(m>0, r, 0.)
+    "Each row's `precision_ratio`: its largest se over `tol` x its span (over its span without `tol`)"
+    return precision_ratio(se.max(1), span, tol)
 
 def _plan(ratio, walks, cost, tol=None, left:float=None, rate:float=None):
-    "Walks per pair to add to each row in the next round (`None`: stop): where `ratio` > 1, or everywhere without `tol`, within `left` seconds"
-    if left is not None and left<=0: return None
-    need = (ratio>1 if tol is not None else np.ones(len(ratio), bool)) & (walks<MAX_WALKS)
-    grow = np.full(len(ratio), float(_GROWTH)) if tol is None else np.minimum(np.nan_to_num(ratio, posinf=_GROWTH)**2*_SAFETY, _GROWTH)
-    add = np.clip(np.ceil(walks*(grow-1)/8)*8, 8, MAX_WALKS-walks).astype(int)    # whole pairs of quartets
-    add = np.where(need, add, 0)
-    if left is not None and rate is not None:
-        order = np.argsort(-ratio, kind='stable')                     # the neediest rows first
-        fits = np.cumsum((add*cost*rate)[order]) <= left
-        add[order[~fits]] = 0
-    return add if add.any() else None
+    "Walks per pair to add to each row in the next round (`None`: stop): see `next_round`; whole pairs of quartets (8 walks)"
+    return next_round(ratio, walks, MAX_WALKS, tol, left, None if rate is None else cost*rate, step=8)
 
 @check_args(tol=tol_rule, time_limit=time_limit_rule)
 def shapley_values(model:torch.nn.Module,      # The model
