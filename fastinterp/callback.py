@@ -431,13 +431,13 @@ class ImportanceTracker(Callback):
         es = self._es if rows>=len(self._es) else self._es.subset(self._order[:rows].sort().values)
         seed = epoch_seed(self.fi_kwargs['seed'], epoch)
         sync_buffers(self.learn.model)        # DDP: rank 0's BatchNorm statistics on every rank, as its next step would set them
-        job = self._st.jobs(seed)
+        job,amp = self._st.jobs(seed),autocast_dtype(self.learn, es.device)
+        def _score(rows):   # the same permutations on the validation rows and on the training sample
+            return compute_importance(run, rows, self._st.scorer, self._st.features, job, self._n_rep, bs=self._bs, amp=amp,
+                                      shard=self.fi_kwargs.get('shard', 'jobs'))
         with guest(self.learn):
-            fi,base,_ = compute_importance(run, es, self._st.scorer, self._st.features, job, self._n_rep, bs=self._bs,
-                                           amp=autocast_dtype(self.learn, es.device), shard=self.fi_kwargs.get('shard', 'jobs'))
-            if self._train_es is not None:
-                ti,tbase,_ = compute_importance(run, self._train_es, self._st.scorer, self._st.features, job, self._n_rep, bs=self._bs,
-                                                amp=autocast_dtype(self.learn, es.device), shard=self.fi_kwargs.get('shard', 'jobs'))
+            fi,base,_ = _score(es)
+            if self._train_es is not None: ti,tbase,_ = _score(self._train_es)
         n = len(fi)
         res = pd.DataFrame({'fit': np.full(n, self._n_fit), 'epoch': np.full(n, epoch), 'feature': fi['feature'].to_numpy(),
                             'importance': fi['importance'].to_numpy(), 'std': fi['std'].to_numpy(), 'ci_low': fi['ci_low'].to_numpy(),

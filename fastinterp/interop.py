@@ -56,8 +56,11 @@ def rows_arrays(df:pd.DataFrame,       # A table of `learn.explain` for rows (on
     if (n!=1).any():
         raise DataError("Each explained row must have each feature exactly once, and this table has rows with missing or "
                         "repeated features: pass the table `learn.explain` returned (whole rows may be dropped, not single lines).")
-    C = np.empty((R, F)); C[ri, fi] = df['contribution'].to_numpy(np.float64)
-    raw = np.empty((R, F), dtype=object); raw[ri, fi] = df['value'].to_numpy(dtype=object)
+    def grid(col, dtype=np.float64):
+        "Column `col` as [rows, features]"
+        a = np.empty((R, F), dtype=dtype); a[ri, fi] = df[col].to_numpy(dtype=dtype)
+        return a
+    C,raw = grid('contribution'),grid('value', object)
     if single:
         if 'base_value' not in df.attrs:
             raise DataError("This one-row explanation has lost its attrs (base_value); pass the table `learn.explain` returned.")
@@ -77,9 +80,7 @@ def rows_arrays(df:pd.DataFrame,       # A table of `learn.explain` for rows (on
             raise ArgumentError(f"features must name each feature of the explanation once (together their values add up to the "
                                 f"prediction); {f'missing {missing}' if missing else f'repeated {twice}'}.")
         order = np.array([names.index(f) for f in given])
-    se = None
-    if 'se' in df.columns:                        # the standard errors of sampled values (0 when enumerated)
-        se = np.empty((R, F)); se[ri, fi] = df['se'].to_numpy(np.float64); se = se[:, order]
+    se = grid('se')[:, order] if 'se' in df.columns else None   # the standard errors of sampled values (0 when enumerated)
     C,raw = C[:, order],raw[:, order]
     return dict(values=C, base=base, raw=raw, se=se, data=shap_data(raw, C), features=[names[i] for i in order],
                 rows=[r.item() if hasattr(r, 'item') else r for r in rows])
