@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_checks.ipynb #c9431907
 from __future__ import annotations
-import functools, inspect, numbers
+import functools, inspect, math, numbers
 import numpy as np
 
 # %% auto #0
@@ -74,6 +74,11 @@ def seed_rule(v, name):
 positive_int = int_rule()
 bs_rule = int_rule(hint='rows per forward pass, e.g. 8192')
 opt_bs_rule = int_rule(optional=True, hint='rows per forward pass; None: 8192 for tabular data, 4x the batch size otherwise')
+
+def stop_rule(hint:str):
+    "A rule for `tol=`-like arguments: `None`, or a positive finite number"
+    return real_rule(0, math.inf, low_open=True, high_open=True, optional=True, hint=hint)
+time_limit_rule = stop_rule('seconds')
 
 def flag(v, name):
     "`True` or `False` (numpy bools too); anything else (`None`, 'yes', 1) is an error"

@@ -10,14 +10,14 @@ from torch import Tensor
 from fastcore.basics import patch
 from fastai.tabular.learner import TabularLearner
 from .checks import *
-from .checks import check_args, positive_int, seed_rule, bs_rule, int_rule, optional_bool
+from .checks import check_args, positive_int, seed_rule, bs_rule, int_rule, optional_bool, time_limit_rule
 from .guard import eval_mode, preserved_rng, progress
 from .evalset import as_eval_set, tabular_features
 from .engine import autocast_dtype
 from .outputs import activation, output_fn, row_targets
 from .units import Units, TabularUnits, TensorUnits
 from .results import finish, result, frame_of
-from .shapley import shapley_values, DEFAULT_WALKS, EXACT_MAX_FEATURES, tol_rule, time_limit_rule
+from .shapley import shapley_values, DEFAULT_WALKS, EXACT_MAX_FEATURES, tol_rule
 from .runner import Runner, analysis
 
 # %% auto #0

@@ -4,13 +4,13 @@
 
 # %% ../nbs/15_importance.ipynb #3549d004
 from __future__ import annotations
-import math, time, warnings
+import time, warnings
 from typing import NamedTuple
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from fastai.learner import Learner
 from .checks import *
-from .checks import int_rule, opt_bs_rule, check_args, check_names, positive_int, max_samples_rule, seed_rule, optional_bool, real_rule, one_of, patch_rule
+from .checks import int_rule, opt_bs_rule, check_args, check_names, positive_int, max_samples_rule, seed_rule, optional_bool, real_rule, one_of, patch_rule, stop_rule, time_limit_rule
 from .guard import derived_seed, progress
 from .evalset import EvalSet, as_eval_set, rows_per_pass, arrays_dl
 from .perturb import Gather
@@ -297,8 +297,7 @@ FI_FIELDS = {'importances': "[features, repeats]: each repeat's importance, in t
 @check_args(n_repeats=positive_int, max_samples=max_samples_rule, seed=seed_rule, bs=opt_bs_rule, higher_is_better=optional_bool,
             threshold=real_rule(0, 1, low_open=True, optional=True), shard=one_of('jobs', 'rows'), patch_size=patch_rule,
             max_tokens=int_rule(optional=True, hint='tokens to rank'),
-            tol=real_rule(0, math.inf, low_open=True, high_open=True, optional=True, hint='the largest se, as a fraction of the largest |importance|'),
-            time_limit=real_rule(0, math.inf, low_open=True, high_open=True, optional=True, hint='seconds'))
+            tol=stop_rule('the largest se, as a fraction of the largest |importance|'), time_limit=time_limit_rule)
 def feature_importance(self:Learner,
         dl=None,                     # Data: `None` (validation set), a DataLoader, a DataFrame with targets, or an `EvalSet`
         *,

@@ -7,15 +7,14 @@ from __future__ import annotations
 import math, time
 import numpy as np, torch
 from torch import Tensor
-from .checks import ArgumentError, DataError, check_args, real_rule
+from .checks import ArgumentError, DataError, check_args, stop_rule, time_limit_rule
 from .guard import eval_mode, generator, derived_seed, progress
 from .engine import TabularNet, autocast_context, shortcut_enabled
 from .outputs import output_fn
 from .runner import Part, t_widening, precision_ratio, next_round
 
 # %% auto #0
-__all__ = ['DEFAULT_WALKS', 'EXACT_MAX_FEATURES', 'ENUMERATE_MAX_FEATURES', 'tol_rule', 'time_limit_rule', 'exact_shapley',
-           'shapley_values']
+__all__ = ['DEFAULT_WALKS', 'EXACT_MAX_FEATURES', 'ENUMERATE_MAX_FEATURES', 'tol_rule', 'exact_shapley', 'shapley_values']
 
 # %% ../nbs/21_shapley.ipynb #cc4d867e
 DEFAULT_WALKS = 4          # walks per (row, background row) pair: two antithetic pairs
@@ -280,9 +279,7 @@ def _walk_sums(gm, r0:int, r1:int, P:list, stratified:bool, g:torch.Generator) -
     return S,V,Q,cost
 
 # %% ../nbs/21_shapley.ipynb #55ef3228
-def _stop_rule(hint:str): return real_rule(0, math.inf, low_open=True, high_open=True, optional=True, hint=hint)
-tol_rule = _stop_rule("the largest se, as a fraction of each row's mean |f(x) - f(b)|; e.g. tol=0.01")
-time_limit_rule = _stop_rule('seconds')
+tol_rule = stop_rule("the largest se, as a fraction of each row's mean |f(x) - f(b)|; e.g. tol=0.01")
 
 class _Here:
     "All rows in this process: what a `Runner` does without torch.distributed"
