@@ -168,13 +168,10 @@ def explain_rows(learn, units:Units, rows, xs:tuple, df:pd.DataFrame, single:boo
     if kind!='shapley': _no_stop(kind, tol, time_limit)
     run = Runner(learn, seed)
     bg,nb = background_rows(learn, units, background, n_background, run.seed, names)
-    if kind=='shapley':
-        if exact and (tol is not None or time_limit is not None):
-            raise ArgumentError("tol= and time_limit= stop the sampling when it is precise enough, but exact=True enumerates every "
-                                "coalition (no sampling error): drop them, or pass exact=False to sample.")
+    if kind=='shapley':   # (exact=True with tol= is refused by shapley_values)
+        if exact is None and len(features)<=EXACT_MAX_FEATURES: tol = time_limit = None   # enumerated by default: nothing to stop
         exact = len(features)<=EXACT_MAX_FEATURES if exact is None else exact
         n_samples = None if exact else DEFAULT_WALKS if n_samples is None else n_samples
-        if exact: tol = time_limit = None   # enumerated: nothing to stop
     elif exact is not None: raise ArgumentError(f"exact= is for method='shapley'; {kind.__name__} has no exact mode (use method='shapley_exact').")
     else: n_samples = CAPTUM_SAMPLES if n_samples is None else n_samples
     act = activation(learn)
