@@ -45,11 +45,12 @@ def plot_explanation(expl,              # Result of `learn.explain` (a DataFrame
     if ax is None: _,ax = plt.subplots(figsize=(6.5, 0.35*len(vals)+1.5))
     y = np.arange(len(vals))[::-1]
     ax.barh(y, vals, left=starts, color=['tab:green' if v>=0 else 'tab:red' for v in vals], height=0.6)
-    if np.nan_to_num(se).any():    # sampled values: where each bar's end may lie (the 'other features' bar has none)
-        k = len(se); ends = (starts+np.array(vals))[:k]
-        ax.errorbar(ends, y[:k], xerr=1.96*np.nan_to_num(se), fmt='none', ecolor='black', elinewidth=0.8, capsize=2)
-    for yi,s,v in zip(y, starts, vals):
-        ax.text(s+v, yi, f' {v:+.3g} ', va='center', ha='left' if v>=0 else 'right', fontsize=8)
+    whisker = np.zeros(len(vals)); whisker[:len(se)] = 1.96*np.nan_to_num(se)
+    if whisker.any():    # sampled values: where each bar's end may lie (the 'other features' bar has none)
+        k = len(se)
+        ax.errorbar((starts+np.array(vals))[:k], y[:k], xerr=whisker[:k], fmt='none', ecolor='black', elinewidth=0.8, capsize=2)
+    for yi,s,v,w in zip(y, starts, vals, whisker):   # each label beyond its bar's whisker
+        ax.text(s+v+(w if v>=0 else -w), yi, f' {v:+.3g} ', va='center', ha='left' if v>=0 else 'right', fontsize=8)
     ax.set_yticks(y, labels)
     ax.axvline(base, color='grey', lw=0.8, ls='--')
     end = base + sum(vals) if pred is None else pred
