@@ -146,7 +146,7 @@ def test_tracker_under_ddp(run):
     for e, state in enumerate(t0['states']):
         learn.model.load_state_dict(state)
         st = importance_setup(learn, learn.dls.valid, max_samples=kw['max_samples'], seed=kw['seed'])
-        fi, base, _ = compute_importance(Runner(learn, 0), st.es, st.scorer, st.features, st.jobs(epoch_seed(kw['seed'], e)), kw['n_repeats'])
+        fi, base, *_ = compute_importance(Runner(learn, 0), st.es, st.scorer, st.features, st.jobs(epoch_seed(kw['seed'], e)), kw['n_repeats'])
         h = t0['history'][t0['history'].epoch == e].sort_values('feature')
         fi = fi.sort_values('feature')
         fct.test_eq(list(h.feature), list(fi.feature))
