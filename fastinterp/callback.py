@@ -436,8 +436,8 @@ class ImportanceTracker(Callback):
             return compute_importance(run, rows, self._st.scorer, self._st.features, job, self._n_rep, bs=self._bs, amp=amp,
                                       shard=self.fi_kwargs.get('shard', 'jobs'))
         with guest(self.learn):
-            fi,base,_ = _score(es)
-            if self._train_es is not None: ti,tbase,_ = _score(self._train_es)
+            fi,base,*_ = _score(es)
+            if self._train_es is not None: ti,tbase,*_ = _score(self._train_es)
         n = len(fi)
         res = pd.DataFrame({'fit': np.full(n, self._n_fit), 'epoch': np.full(n, epoch), 'feature': fi['feature'].to_numpy(),
                             'importance': fi['importance'].to_numpy(), 'std': fi['std'].to_numpy(), 'ci_low': fi['ci_low'].to_numpy(),

@@ -15,9 +15,9 @@ from .guard import derived_seed, progress
 from .evalset import EvalSet, as_eval_set, rows_per_pass, arrays_dl
 from .perturb import Gather
 from .engine import autocast_dtype, run_perturbed
-from .scoring import make_scorer, score_jobs, check_targets, Scorer
+from .scoring import make_scorer, score_jobs, check_targets, check_baseline, Scorer
 from .results import finish, result
-from .runner import Runner, Part, analysis, t_widening, precision_ratio, next_round
+from .runner import Runner, Part, analysis, t_widening, precision_ratio, next_round, unwrap_model
 from .providers import Provider, input_provider
 from .correlation import auto_groups
 
@@ -97,21 +97,24 @@ def repeat_importances(base:float, scores:dict, repeats, higher_is_better:bool) 
 def permutation_se(imps:np.ndarray) -> np.ndarray:
     "Each row's standard error from its repeats (NaN for one), widened by t(R-1)/1.96 so that +-1.96 se is a 95% interval"
     R = (~np.isnan(imps)).sum(1)
-    with np.errstate(invalid='ignore', divide='ignore'):
+    with np.errstate(invalid='ignore', divide='ignore'), warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)    # a feature whose every repeat is NaN: `warn_unmeasured` says why
         sd = np.sqrt(np.nansum((imps-np.nanmean(imps, 1, keepdims=True))**2, 1)/(R-1))
         return np.where(R>1, sd/np.sqrt(R)*t_widening(np.maximum(R-1, 1)), np.nan)
 
-def importance_frame(names:list, base:float, scores:dict, rowsum:dict, n_repeats, scorer:Scorer) -> tuple[pd.DataFrame, np.ndarray]:
-    "The importance table (most important first) and the `[F, R]` per-repeat importances in the table's order (`n_repeats`: one int, or one per feature)"
+def importance_frame(names:list, base:float, scores:dict, rowsum:dict, n_repeats, scorer:Scorer) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    "The importance table (most important first), the `[F, R]` per-repeat importances and the repeats per feature, in the table's order (`n_repeats`: one int, or one per feature)"
     reps = np.broadcast_to(np.asarray(n_repeats, dtype=int), (len(names),))
     imps = repeat_importances(base, scores, reps, scorer.higher_is_better)
-    imp = np.nanmean(imps, 1)
-    res = pd.DataFrame({'feature': names, 'importance': imp, 'std': np.sqrt(np.nanmean((imps-imp[:,None])**2, 1)), 'se': permutation_se(imps)})
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)    # NaN importances: `warn_unmeasured` says why
+        imp = np.nanmean(imps, 1)
+        res = pd.DataFrame({'feature': names, 'importance': imp, 'std': np.sqrt(np.nanmean((imps-imp[:,None])**2, 1)), 'se': permutation_se(imps)})
     se = interval_se(torch.stack([rowsum[f]/int(reps[f]) for f in range(len(names))]).cpu().numpy()) if rowsum else None
     if se is not None: res['ci_low'],res['ci_high'] = res['importance']-1.96*se,res['importance']+1.96*se
     else: res['ci_low'] = res['ci_high'] = np.nan
     order = np.argsort(-res['importance'].to_numpy(), kind='stable')
-    return res.iloc[order].reset_index(drop=True), imps[order]
+    return res.iloc[order].reset_index(drop=True), imps[order], reps[order]
 
 # %% ../nbs/15_importance.ipynb #18ca6fd7
 def _job_rows(job, lo:int, hi:int, xs):
@@ -119,11 +122,6 @@ def _job_rows(job, lo:int, hi:int, xs):
     if not isinstance(job, Gather) or job.source is not None:
         raise ArgumentError(f"shard='rows' needs jobs that move rows within the set (a Permute), got {job!r}; use shard='jobs'.")
     return Gather(job.locs, job.index[lo:hi], xs)
-
-def _base_check(scorer, base):
-    if not np.isfinite(base):
-        raise DataError(f"The {scorer.name} of the unperturbed rows is {base}, so no change can be measured: check the "
-                        "targets and the metric (e.g. msle is NaN for targets below -1).")
 
 def _by_jobs(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
     "(baseline, {spec: score}, {feature: per-row terms}): the jobs shared out"
@@ -139,19 +137,20 @@ def _by_jobs(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
 
 def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
     "(baseline, {spec: score}, {feature: per-row terms}): the rows shared out"
-    n,keep = len(es),scorer.out_fn
+    n = len(es)
+    keep = lambda lo: scorer.out_fn(es.ys, lo)   # rows lo+a:lo+b of the whole set, scaled by its weight
     def _jobs(lo, hi, live):
         for k,(f,r) in enumerate(specs):
             live[k] = make_job(f, r, n)
             yield _job_rows(live[k], lo, hi, es.xs)
     def _base(lo, hi):
         loc = es.slice(lo, hi)
-        out = next(run_perturbed(model, loc.xs, [None], keep(loc.ys), bs=bs, amp=amp))[1]
+        out = next(run_perturbed(model, loc.xs, [None], keep(lo), bs=bs, amp=amp))[1]
         return Part(sums=float(out.double().sum())) if scorer.per_row else Part(rows={'p': out})
     check_targets(es.ys)
     b = run.rows(_base, n)
     base = b.sums/n if scorer.per_row else scorer.reduce(b.rows['p'], es.ys)
-    _base_check(scorer, base)
+    check_baseline(scorer, base)
     if scorer.per_row:
         def _part(lo, hi):
             loc,live = es.slice(lo, hi),{}
@@ -159,7 +158,7 @@ def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
             def _all():
                 yield None
                 yield from _jobs(lo, hi, live)
-            it = run_perturbed(model, loc.xs, _all(), keep(loc.ys), bs=bs, amp=amp)
+            it = run_perturbed(model, loc.xs, _all(), keep(lo), bs=bs, amp=amp)
             base_rows = None
             for k,out in (bar(it, len(specs)+1) if bar else it):
                 sums[k] = out.double().sum().item()
@@ -178,7 +177,7 @@ def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
         def _preds(lo, hi):
             loc = es.slice(lo, hi)
             jobs = [_job_rows(make_job(f, r, n), lo, hi, es.xs) for f,r in chunk]
-            return Part(rows={f'p{k}': out for k,out in run_perturbed(model, loc.xs, jobs, keep(loc.ys), bs=bs, amp=amp)})
+            return Part(rows={f'p{k}': out for k,out in run_perturbed(model, loc.xs, jobs, keep(lo), bs=bs, amp=amp)})
         p = run.rows(_preds, n)
         for k,sp in enumerate(chunk): scores[sp] = scorer.reduce(p.rows[f'p{k}'], es.ys)
     return base, scores, {}
@@ -186,7 +185,26 @@ def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
 MAX_REPEATS = 1000        # `tol`/`time_limit` give no feature more repeats than this
 def resolution(imps:np.ndarray, tol:float=None) -> np.ndarray:
     "Each feature's `precision_ratio`: its se over `tol` x the largest |importance| (over that largest |importance| without `tol`)"
-    return precision_ratio(permutation_se(imps), np.abs(np.nanmean(imps, 1)).max(), tol)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)    # all-NaN features: `warn_unmeasured` says why
+        return precision_ratio(permutation_se(imps), np.nanmax(np.abs(np.nanmean(imps, 1))), tol)
+
+def warn_unmeasured(names:list, imps:np.ndarray, repeats:np.ndarray, scorer:Scorer, base:float):
+    "Say why importances are NaN (the score was NaN on shuffled rows), or why every one is exactly 0 (the score never moved)"
+    done = np.arange(imps.shape[1])[None] < np.asarray(repeats)[:,None]    # the repeats each feature had
+    bad = (~np.isfinite(imps) & done).sum(1)
+    what = 'loss' if scorer.is_loss else 'metric'
+    if bad.any():
+        which = [str(n) for n,b in zip(names, bad) if b]
+        warnings.warn(f"The {what} {scorer.name} was NaN or infinite on {int(bad.sum())} of the {int(done.sum())} shuffled copies of the rows "
+                      f"(features {which[:8]}{' ...' if len(which)>8 else ''}), so their importance is NaN: {scorer.name} is not defined for "
+                      "some predictions the shuffled rows get (e.g. msle below -1, a log of a negative value). Pass a metric that is "
+                      "defined for any prediction, or metric=None for the learner's loss.", UserWarning, stacklevel=3)
+    elif len(names)>1 and np.all(imps[done]==0):
+        warnings.warn(f"No shuffle of any feature changed the {what} {scorer.name} (it stayed at {base:.6g}), so every importance is "
+                      "exactly 0. Either the model predicts the same for every row (is it trained?), or the metric doesn't respond to "
+                      "its outputs (e.g. a classification metric of a regressor, or a metric of a constant). Check the predictions "
+                      "(learn.get_preds()), or score with the learner's loss: metric=None.", UserWarning, stacklevel=3)
 
 def more_repeats(imps:np.ndarray, tol:float=None, left:float=None, rate:float=None) -> np.ndarray|None:
     "Repeats to add to each feature in the next round (`None`: stop): see `next_round`; `rate` is the seconds per repeat"
@@ -204,7 +222,7 @@ def compute_importance(run:Runner,         # Runs the jobs: here, or shared acro
                        shard:str='jobs',   # What a share of the work is: a block of 'jobs' or of 'rows'
                        tol:float=None,     # Add repeats, in rounds, to features whose se is above `tol` x the largest |importance|
                        time_limit:float=None, # Seconds after which no round starts; alone, a budget spent on the least resolved features
-                      ) -> tuple[pd.DataFrame, float, np.ndarray]: # (table, baseline, per-repeat importances in the table's order, NaN-padded)
+                      ) -> tuple[pd.DataFrame, float, np.ndarray, np.ndarray]: # (table, baseline, per-repeat importances (NaN-padded), repeats), in the table's order
     "Permutation importance of `features` on `es`"
     if not features: raise ArgumentError("There are no features to permute.")
     names,t0 = list(features),time.perf_counter()
@@ -223,8 +241,8 @@ def compute_importance(run:Runner,         # Runs the jobs: here, or shared acro
         scores.update(sc)
         for f,t in rs.items(): rowsum[f] = rowsum[f]+t if f in rowsum else t
         reps,rate = reps+add,(time.perf_counter()-t1)/len(specs)
-    res,imps = importance_frame(names, base, scores, rowsum, reps, scorer)
-    return res, base, imps
+    res,imps,reps = importance_frame(names, base, scores, rowsum, reps, scorer)
+    return res, base, imps, reps
 
 # %% ../nbs/15_importance.ipynb #93b0064c
 def resolve_groups(learn, es:EvalSet, groups, threshold):
@@ -256,6 +274,7 @@ def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_sam
                             "(for a text, token positions); pass one of them.")
     scorer = make_scorer(learn, metric, higher_is_better)
     es = as_eval_set(learn, dl, max_samples=max_samples, seed=seed, names=names)
+    scorer.check(unwrap_model(learn.model), es, bs=rows_per_pass(es), amp=autocast_dtype(learn, es.device))
     prov = input_provider(learn, es, names=names, patch_size=patch_size, max_tokens=max_tokens)
     feats = prov.features()
     if groups is not None and not prov.groups: raise ArgumentError(f"groups are not supported for {type(prov).__name__.lower()}; rank them one by one.")
@@ -332,10 +351,10 @@ def feature_importance(self:Learner,
     run.check(st.es, st.features, n_repeats=n_repeats, shard=shard, score=st.scorer.name, higher_is_better=st.scorer.higher_is_better,
               tol=tol, time_limit=time_limit)
     stop = dict(tol=tol, time_limit=time_limit) if st.repeats else {}    # every repeat of a masked token is the same: nothing to add
-    res,base,imps = compute_importance(run, st.es, st.scorer, st.features, st.jobs(run.seed), n_repeats, bs=bs,
+    res,base,imps,reps = compute_importance(run, st.es, st.scorer, st.features, st.jobs(run.seed), n_repeats, bs=bs,
                                        amp=autocast_dtype(self, st.es.device), show=run.show(), shard=shard, **stop)
     if not st.repeats: res['se'] = 0.
-    reps = (~np.isnan(imps)).sum(1)
+    warn_unmeasured(list(res['feature']), imps, reps, st.scorer, base)
     finish(res, 'feature_importance', score=st.scorer.name, higher_is_better=st.scorer.higher_is_better, baseline=base,
            n_rows=len(st.es), n_repeats=n_repeats, seed=run.seed,
            interval='95%, validation rows as a sample' if st.scorer.per_row and res['ci_low'].notna().any() else None,

@@ -4,11 +4,12 @@
 
 # %% ../nbs/06_scoring.ipynb #4c7fade7
 from __future__ import annotations
-import copy, inspect, warnings
+import copy, inspect, math, re, warnings
 from functools import partial
 from types import SimpleNamespace
 from typing import Callable, Iterable
 import numpy as np, torch
+from torch import Tensor
 from fastai.learner import Metric, mk_metric
 from fastai.torch_core import to_detach
 from .checks import ArgumentError, DataError
@@ -20,13 +21,22 @@ __all__ = ['Scorer', 'make_scorer']
 
 # %% ../nbs/06_scoring.ipynb #02e6fb6f
 LOWER_IS_BETTER = {'_rmse', 'rmse', '_exp_rmspe', 'exp_rmspe', 'perplexity', 'error_rate', 'brier_score_loss', 'hamming_loss',
-                   'mse', 'mae', 'msle'}
+                   'mse', 'mae', 'msle',
+                   'davies_bouldin_score'}   # scikit-learn's one `*_score` whose lower values are better
 HIGHER_IS_BETTER = {'accuracy', 'top_k_accuracy', 'accuracy_multi', 'average_precision_score', 'balanced_accuracy_score',
                     'cohen_kappa_score', 'f1_score', 'fbeta_score', 'jaccard_score', 'precision_score', 'recall_score',
                     'roc_auc_score', 'matthews_corrcoef', 'explained_variance_score', 'r2_score', 'pearsonr', 'spearmanr',
-                    'foreground_acc', 'dice', 'dice_multi', 'jaccard_coeff', 'jaccard_coeff_multi', 'corpus_bleu'}
-_LOWER_WORDS = ('loss', 'error', 'mse', 'mae', 'msle', 'rmspe', 'perplexity', 'deviance')
-_HIGHER_WORDS = ('acc', 'auc', 'f1', 'fbeta', 'precision', 'recall', 'r2', 'kappa', 'score', 'corr', 'dice', 'jaccard', 'bleu')
+                    'foreground_acc', 'dice', 'dice_multi', 'jaccard_coeff', 'jaccard_coeff_multi', 'corpus_bleu', 'auc'}
+# the last word of a name that says the direction: scikit-learn's convention (`*_score` higher, `*_error`, `*_loss`,
+# `*_deviance` lower), and the short names fastai and others use
+_LOWER_ENDS = ('loss', 'error', 'deviance', 'mse', 'mae', 'rmse', 'msle', 'rmspe', 'perplexity')
+_HIGHER_ENDS = ('score', 'accuracy', 'acc', 'auc', 'f1', 'fbeta', 'precision', 'recall', 'r2', 'kappa', 'corr', 'corrcoef', 'dice',
+                'jaccard', 'bleu')
+# metrics that compare predicted classes with the targets: they can't see any change against continuous targets
+CLASSIFICATION_METRICS = {'accuracy', 'error_rate', 'top_k_accuracy', 'accuracy_multi', 'foreground_acc', 'balanced_accuracy_score',
+                          'cohen_kappa_score', 'f1_score', 'fbeta_score', 'jaccard_score', 'precision_score', 'recall_score',
+                          'roc_auc_score', 'matthews_corrcoef', 'average_precision_score', 'brier_score_loss', 'hamming_loss',
+                          'accuracy_score', 'top_k_accuracy_score', 'zero_one_loss', 'log_loss', 'hinge_loss'}
 
 def score_name(f) -> str:
     "The name a loss or metric reports (as in fastai's Recorder)"
@@ -34,21 +44,28 @@ def score_name(f) -> str:
     f0 = getattr(f, 'func', f)
     return getattr(f0, '__name__', None) or type(f0).__name__
 
+def name_direction(name:str) -> bool|None:
+    "Whether higher is better by the last word of `name` (`d2_absolute_error_score`: score, higher), or `None` when it doesn't say"
+    words = [w for w in re.split(r'[^a-z0-9]+', str(name).lower()) if w]
+    if words and words[-1] in _LOWER_ENDS: return False
+    if words and words[-1] in _HIGHER_ENDS: return True
+    return None
+
 def metric_direction(metric,                # A fastai metric or a `callable(preds, targs)`
                      higher_is_better=None, # The caller's answer, if given
                     ) -> bool:              # Whether higher values of `metric` are better
-    "Direction of `metric`: from `higher_is_better`, the table of fastai's metrics, the name, or a guess said aloud"
+    "Direction of `metric`: from `higher_is_better`, the table of fastai's metrics, or its name; an error when none of them says"
     if higher_is_better is not None: return higher_is_better
     if type(metric).__name__=='LossMetric': return False
     name = score_name(metric)
     if name in LOWER_IS_BETTER: return False
     if name in HIGHER_IS_BETTER: return True
-    low = name.lower()
-    if any(w in low for w in _LOWER_WORDS): return False
-    if any(w in low for w in _HIGHER_WORDS): return True
-    warnings.warn(f"fastinterp can't tell whether higher or lower values of the metric {name!r} are better, and guesses "
-                  "higher is better; pass higher_is_better=True or False to say which.", UserWarning, stacklevel=3)
-    return True
+    d = name_direction(name)
+    if d is None:
+        raise ArgumentError(f"fastinterp can't tell whether higher or lower values of the metric {name!r} are better: it is not in the "
+                            "table of known metrics, and its name doesn't end in a word that says (as scikit-learn's *_score, *_error, "
+                            "*_loss and *_deviance do). Pass higher_is_better=True or False.")
+    return d
 
 # %% ../nbs/06_scoring.ipynb #4682f15a
 def _factory_hint(metric):
@@ -93,29 +110,87 @@ class _FakeLearner(SimpleNamespace):
 # %% ../nbs/06_scoring.ipynb #e98122a2
 class Scorer:
     "Scores predictions: per row (`per_row`, a loss) or over the full set (a metric)"
-    def __init__(self, name:str, higher_is_better:bool, row_fn:Callable=None, set_fn:Callable=None):
+    def __init__(self,
+                 name:str,               # What the score is called (as fastai's Recorder names it)
+                 higher_is_better:bool,  # Its direction
+                 row_fn:Callable=None,   # `row_fn(preds, *targs)` -> one value per row: a loss per row (or its weighted sum)
+                 set_fn:Callable=None,   # `set_fn(preds, *targs)` -> the score of a whole set
+                 row_scale:Callable=None,# `row_scale(targs)` -> what the rows' values are divided by: the mean weight of a row
+                ):
         self.name,self.higher_is_better,self.row_fn,self.set_fn = name,higher_is_better,row_fn,set_fn
+        self.row_scale = row_scale or (lambda ys: 1.)
+        self.is_loss = False
     @property
     def per_row(self): return self.row_fn is not None
-    def out_fn(self, ys):
-        "What `run_perturbed` keeps per row: losses if per-row, else the predictions"
-        if self.per_row: return lambda p,a,b: self.row_fn(p, *[y[a:b] for y in ys])
-        return lambda p,a,b: p
+    def out_fn(self, ys, start:int=0):
+        "What `run_perturbed` keeps of rows `start+a:start+b` of `ys`: per-row values whose mean over `ys` is the loss, else the predictions"
+        if not self.per_row: return lambda p,a,b: p
+        s = self.row_scale(ys)
+        return lambda p,a,b: self.row_fn(p, *[y[start+a:start+b] for y in ys])/s
     def reduce(self, out, ys) -> float:
         "The score of a whole set from what `out_fn` kept"
         return float(out.double().mean()) if self.per_row else self.set_fn(out, *ys)
+    def check(self, model, es, bs:int=8192, amp=None):
+        "Check that the score can measure a change on `es`: a classification metric needs class targets; a loss must be the mean of its rows (else: scored on the whole set, said aloud)"
+        check_targets(es.ys)
+        y = es.ys[0]
+        if not self.is_loss and self.name in CLASSIFICATION_METRICS and y.is_floating_point() and not torch.equal(y, y.round()):
+            raise ArgumentError(f"metric={self.name} is a classification metric, but the targets are continuous (e.g. {float(y.flatten()[0]):.4g}): "
+                                "it compares predicted classes with them, so no permutation can change it. Pass a regression metric "
+                                "(e.g. rmse, mae or R2Score()), or metric=None for the learner's loss.")
+        if self.per_row: self._check_rows(model, es, bs, amp)
+    def _check_rows(self, model, es, bs, amp):
+        "Fall back to scoring the whole set at once (with a warning) when the loss's per-row values don't give its batch value"
+        self.row_scale(es.ys)                                    # all rows weighted 0: a `DataError`
+        n = len(es)
+        s = es if n<=1024 else es.subset(torch.linspace(0, n-1, 1024).round().long())   # rows spread over the set
+        try: w = self.row_scale(s.ys)
+        except DataError: return                                 # no weight in the sample: nothing to compare
+        _,p = next(run_perturbed(model, s.xs, [None], lambda p,a,b: p, bs=bs, amp=amp))
+        whole,rows = self.set_fn(p, *s.ys),float((self.row_fn(p, *s.ys)/w).double().mean())
+        # same predictions, two float32 summation orders: 1e-4 is far above their rounding, far below a wrong rule's gap
+        if not np.isfinite(whole) or math.isclose(rows, whole, rel_tol=1e-4, abs_tol=1e-7): return
+        warnings.warn(f"The loss {self.name} can't be computed row by row: on {len(s)} evaluation rows its value is {whole:.6g}, but the "
+                      f"(weighted) mean of its per-row values is {rows:.6g}. fastinterp scores the whole evaluation set as one batch "
+                      "instead, as the loss computes it, so the 95% interval over rows (ci_low, ci_high) is NaN. For intervals, use a "
+                      "loss whose batch value is the (weighted) mean of its rows, or pass metric=.", UserWarning, stacklevel=2)
+        self.row_fn = None
     def __repr__(self): return f"Scorer({self.name}, {'higher' if self.higher_is_better else 'lower'} is better, {'per row' if self.per_row else 'full set'})"
 
 # %% ../nbs/06_scoring.ipynb #8e6b2f99
+def class_weights(loss_func) -> tuple|None:
+    "`(weight, ignore_index)` of a cross-entropy or NLL loss (torch's, or fastai's flattened ones), whose mean is weighted; else `None`"
+    from fastai.losses import BaseLoss
+    f = loss_func.func if isinstance(loss_func, BaseLoss) else loss_func
+    if isinstance(f, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)): return f.weight, f.ignore_index
+    return None
+
+def row_weights(y:Tensor, weight:Tensor=None, ignore_index:int=-100) -> Tensor:
+    "Per row, the weight a cross-entropy loss gives its target(s) `y`: `weight[y]` (1 without `weight`), 0 where `y` is `ignore_index`"
+    y = plain(y).reshape(len(y), -1).long()
+    keep = y!=ignore_index
+    w = keep.double() if weight is None else weight.double().to(y.device)[torch.where(keep, y, 0)]*keep
+    return w.sum(1)
+
 def _loss_scorer(loss_func, name):
-    lf = _unreduced_loss(loss_func)
+    lf,cw = _unreduced_loss(loss_func),class_weights(loss_func)
+    weighted = lambda ys: cw is not None and not ys[0].is_floating_point()   # class targets (probabilities: a plain mean)
     def _rows(p, *ys):
         l = plain(lf(p, *ys)).float()   # fastai losses return a TensorBase, whose every op is slower
         n = len(p)
         if l.numel()%n: raise DataError(f"The loss returned {l.numel()} values for {n} rows; pass metric= a function of (preds, targs).")
-        return l.reshape(n, -1).mean(1)
+        return l.reshape(n, -1).sum(1) if weighted(ys) else l.reshape(n, -1).mean(1)
+    def _scale(ys):
+        "The mean weight of a row, over the rows of `ys`: the loss is sum(weight x loss)/sum(weight), over the elements counted"
+        if not weighted(ys): return 1.
+        w = float(row_weights(ys[0], *cw).mean())
+        if w<=0: raise DataError(f"Every one of the {len(ys[0])} evaluation rows has weight 0 in the loss (their targets are its ignore_index, "
+                                 f"{cw[1]}, or classes of weight 0), so there is no loss to compare. Pass rows the loss counts.")
+        return w
     def _set(p, *ys): return float(loss_func(p, *ys))
-    return Scorer(name, False, row_fn=_rows if lf is not None else None, set_fn=_set)
+    sc = Scorer(name, False, row_fn=_rows if lf is not None else None, set_fn=_set, row_scale=_scale)
+    sc.is_loss = True
+    return sc
 
 def _metric_scorer(metric, name, hib):
     m = copy.copy(mk_metric(metric)) if isinstance(metric, Metric) else metric
@@ -159,6 +234,12 @@ def check_targets(ys):
             raise DataError(f"{int(torch.isnan(y).sum())} of the {len(y)} evaluation targets are NaN; drop those rows first "
                             "(e.g. `df.dropna(subset=[target])`).")
 
+def check_baseline(scorer:Scorer, base:float):
+    "A `DataError` when the score of the unperturbed rows is not a finite number: then no change can be measured"
+    if not np.isfinite(base):
+        raise DataError(f"The {scorer.name} of the unperturbed rows is {base}, so no change can be measured: check the "
+                        "targets and the metric (e.g. msle is NaN for targets below -1).")
+
 def score_jobs(model, es, scorer:Scorer, jobs:Iterable, bs:int=8192, amp=None):
     "Yield `('base', score, None)`, then `(k, score, per-row change or None)` for each job `k` of `jobs`"
     ys = es.ys
@@ -170,9 +251,7 @@ def score_jobs(model, es, scorer:Scorer, jobs:Iterable, bs:int=8192, amp=None):
     for k,out in run_perturbed(model, es.xs, _all(), scorer.out_fn(ys), bs=bs, amp=amp):
         score = scorer.reduce(out, ys)
         if k==0:
-            if not np.isfinite(score):
-                raise DataError(f"The {scorer.name} of the unperturbed rows is {score}, so no change can be measured: check the "
-                                "targets and the metric (e.g. msle is NaN for targets below -1).")
+            check_baseline(scorer, score)
             base_rows = out if scorer.per_row else None
             yield 'base', score, None
         else: yield k-1, score, None if base_rows is None else out-base_rows

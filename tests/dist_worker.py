@@ -1,7 +1,8 @@
 """One rank of the 2-process checks in `test_distributed.py`, run as
 `python -m torch.distributed.run --nproc_per_node 2 tests/dist_worker.py LEARNER DATA OUT` (gloo, CPU).
 
-Each rank loads the same exported learner and the same rows, runs every analysis of `analyses`, a 2-epoch training
+Each rank loads the same exported learner and the same rows, runs every analysis of `analyses` (and the `tol=` and
+`time_limit=` rounds of `precision_analyses` and `timed_analyses`, which `test_precision.py` checks), a 2-epoch training
 with `ImportanceTracker`s under `DistributedDataParallel`, and the failure cases, and pickles what it got to
 `OUT/rank{r}.pkl`. The test compares the ranks with each other and with one process. FI_DEBUG=1 prints each step and
 dumps the Python stacks if a rank crashes (e.g. on a collective mismatch), or after FI_DUMP seconds (a hang)."""
@@ -31,6 +32,24 @@ def analyses(learn, dl, df):
         'explain': lambda: learn.explain(df.drop(columns='y').iloc[:150], background=df.iloc[150:180], exact=False, n_samples=4,
                                          seed=5, details=True),
     }
+
+
+def precision_analyses(learn, df):
+    "name -> thunk: `tol=` rounds, whose decisions depend only on the numbers: every rank and one process take the same ones"
+    rows, bg = df.drop(columns='y').iloc[:150], df.iloc[150:190]
+    return {'explain_tol': lambda: learn.explain(rows, background=bg, exact=False, tol=0.002, seed=5, details=True),
+            'fi_tol_jobs': lambda: learn.feature_importance(df, n_repeats=2, tol=0.01, seed=1, details=True),
+            'fi_tol_rows': lambda: learn.feature_importance(df, n_repeats=2, tol=0.01, seed=1, shard='rows', details=True)}
+
+
+def timed_analyses(learn, df):
+    "name -> thunk: `time_limit=` rounds, decided by rank 0's clock (run under a ticking clock: the same rounds on any machine)"
+    rows, bg = df.drop(columns='y').iloc[:150], df.iloc[150:190]
+    return {'explain_time': lambda: learn.explain(rows, background=bg, exact=False, time_limit=0.8, seed=5, details=True),
+            'fi_time': lambda: learn.feature_importance(df, time_limit=0.8, seed=1, details=True)}
+
+
+TICK = 0.3   # seconds the ticking clock advances per reading: with time_limit=0.8, one round more than the first, then stop
 
 
 def train_learner():
@@ -119,6 +138,10 @@ def main():
         except Exception as e: errs[name] = _err(e) + '\n' + traceback.format_exc()
 
     for name, f in analyses(learn, dl, df).items(): run(name, f)
+    for name, f in precision_analyses(learn, df).items(): run(name, f)
+    from helpers import ticking_clock
+    with ticking_clock(TICK):
+        for name, f in timed_analyses(learn, df).items(): run(name, f)
     run('fi_drawn_seed', lambda: learn.feature_importance(dl, n_repeats=1))
     from fastinterp.runner import Runner, Part
     from fastinterp.distributed import call_scope

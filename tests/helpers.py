@@ -1,5 +1,7 @@
 "Small helpers the test modules share (fixtures live in conftest.py)."
-import copy, random
+import copy, itertools, random, time
+from contextlib import contextmanager
+from unittest import mock
 import numpy as np, pandas as pd, torch
 from fastai.tabular.all import (tabular_learner, tabular_config, rmse, set_seed, TabularDataLoaders, Categorify,
                                 FillMissing, Normalize)
@@ -74,3 +76,10 @@ def twin_dls(n:int, n_valid:int, bs:int):
     return TabularDataLoaders.from_df(df, y_names='y', cat_names=['cat_a', 'noise_cat', 'cat_a_copy'],
                                       cont_names=['x0', 'x1', 'noise_cont', 'x0_twin'], procs=[Categorify, FillMissing, Normalize],
                                       valid_idx=list(range(n-n_valid, n)), bs=bs, y_block=None)
+
+
+@contextmanager
+def ticking_clock(step:float):
+    "`time.perf_counter` reads `step` seconds later at every reading: `time_limit=` takes the same decisions on any machine, under any load"
+    ticks = itertools.count()
+    with mock.patch.object(time, 'perf_counter', lambda: next(ticks)*step): yield

@@ -1,6 +1,4 @@
 "Analyses under torch.distributed: 2 gloo processes (tests/dist_worker.py) against each other and against one process."
-import os, pickle, socket, subprocess, sys, time
-from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
 from fastai.learner import load_learner
@@ -13,32 +11,12 @@ from helpers import tiny, quiet_fit, valid_df
 import dist_worker
 
 pytestmark = pytest.mark.slow   # two processes, about 30 s
-WORKER = Path(__file__).with_name('dist_worker.py')
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
-def run(tmp_path_factory):
-    "One 2-rank launch that runs every check; the learner and rows it used; the two ranks' results"
-    tmp = tmp_path_factory.mktemp('dist')
-    learn = tiny(n=800)
-    quiet_fit(learn, 2)
-    learn.export(tmp/'learn.pkl')
-    df = valid_df(learn, n=800)
-    df.to_pickle(tmp/'rows.pkl')
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
-           '--master_port', str(_free_port()), str(WORKER), str(tmp/'learn.pkl'), str(tmp/'rows.pkl'), str(tmp)]
-    start = time.time()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=420)
-    assert p.returncode == 0, p.stdout[-5000:] + p.stderr[-5000:]
-    ranks = [pickle.load(open(tmp/f'rank{r}.pkl', 'rb')) for r in range(2)]
-    for r in ranks: assert not r['errs'], r['errs']
-    return dict(learn=load_learner(tmp/'learn.pkl'), df=df, res=[r['res'] for r in ranks], seconds=time.time()-start, tmp=tmp)
+def run(dist_run):
+    "The 2-rank launch (conftest's `dist_run`): the learner and rows it used; the two ranks' results"
+    return dist_run
 
 
 def _frames(x):
@@ -146,7 +124,7 @@ def test_tracker_under_ddp(run):
     for e, state in enumerate(t0['states']):
         learn.model.load_state_dict(state)
         st = importance_setup(learn, learn.dls.valid, max_samples=kw['max_samples'], seed=kw['seed'])
-        fi, base, _ = compute_importance(Runner(learn, 0), st.es, st.scorer, st.features, st.jobs(epoch_seed(kw['seed'], e)), kw['n_repeats'])
+        fi, base, *_ = compute_importance(Runner(learn, 0), st.es, st.scorer, st.features, st.jobs(epoch_seed(kw['seed'], e)), kw['n_repeats'])
         h = t0['history'][t0['history'].epoch == e].sort_values('feature')
         fi = fi.sort_values('feature')
         fct.test_eq(list(h.feature), list(fi.feature))

@@ -31,7 +31,7 @@ def _jobs(es, seed=0):
 
 
 def _pi(model, es, scorer, n_repeats=2, **kw):
-    res, base, _ = compute_importance(Runner(model=model, seed=0), es, scorer, es.features, _jobs(es), n_repeats, **kw)
+    res, base, *_ = compute_importance(Runner(model=model, seed=0), es, scorer, es.features, _jobs(es), n_repeats, **kw)
     return res.set_index('feature'), base
 
 

@@ -1,24 +1,19 @@
 """Precision on request (issue 21): the standard errors of sampled Shapley values and of permutation importance are
 calibrated against ground truth (exact Shapley values; a 500-repeat reference), `tol=` and `time_limit=` stop where
-they say, and under torch.distributed every rank takes the same stopping decisions (2 gloo processes, this file run as
-the worker).
-
-    python -m torch.distributed.run --nproc_per_node 2 tests/test_precision.py LEARNER ROWS OUT   (what the test runs)
+they say (under a ticking clock, so on any machine), and under torch.distributed every rank takes the same stopping
+decisions (the 2-rank launch of tests/dist_worker.py that tests/test_distributed.py shares, conftest's `dist_run`).
 """
-import os, pickle, socket, subprocess, sys, time
-from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
-
-if __name__ != '__main__':
-    import fastcore.test as fct
-    from fastinterp.all import *
-    from fastinterp.checks import ArgumentError
-    from fastinterp.shapley import shapley_values, exact_shapley, MAX_WALKS
-    from fastinterp.evalset import materialize, tabular_features
-    from fastinterp.outputs import activation
-    from fastinterp.guard import generator
-    from fastinterp.synth import synth_df
-    from helpers import valid_df, tiny, quiet_fit
+import fastcore.test as fct
+from fastinterp.all import *
+from fastinterp.checks import ArgumentError
+from fastinterp.shapley import shapley_values, exact_shapley, MAX_WALKS
+from fastinterp.evalset import materialize, tabular_features
+from fastinterp.outputs import activation
+from fastinterp.guard import generator
+from fastinterp.synth import synth_df
+from helpers import valid_df, tiny, quiet_fit, ticking_clock
+import dist_worker
 
 
 def _coverage(est, truth, se):
@@ -146,15 +141,17 @@ def test_tol_shapley_values_unreachable():
 def test_time_limit(reg_learn):
     "time_limit alone is a budget: no round starts after it; the walks go to the rows with the largest se first"
     df, bg = synth_df(128, seed=4).drop(columns='y'), synth_df(40, seed=5)
-    t = time.perf_counter()
-    e = reg_learn.explain(df, background=bg, exact=False, time_limit=2.0, seed=0, details=True)
-    took = time.perf_counter() - t
-    assert took < 2.0 + 10, took                            # the last round started before the limit (generous: a shared machine)
+    with ticking_clock(1.0):   # the first round's end is already past the limit: no second round
+        first = reg_learn.explain(df, background=bg, exact=False, time_limit=1.5, seed=0, details=True)
+    assert (first.walks == 4).all()
+    with ticking_clock(0.3):   # a few rounds fit in 2 seconds
+        e = reg_learn.explain(df, background=bg, exact=False, time_limit=2.0, seed=0, details=True)
     assert e.walks.min() > 4 and e.attrs['tol_met'] is None and e.met is None
     d = reg_learn.explain(df, background=bg, exact=False, seed=0, details=True)
     assert (e.se.max(1) < d.se.max(1)).all()
     # with tol too: whichever comes first
-    e2 = reg_learn.explain(df, background=bg, exact=False, tol=1e-7, time_limit=0.5, seed=0, details=True)
+    with ticking_clock(0.3):
+        e2 = reg_learn.explain(df, background=bg, exact=False, tol=1e-7, time_limit=0.5, seed=0, details=True)
     assert e2.attrs['tol_met'] is False and (e2.walks < MAX_WALKS).mean() > 0.5   # stopped by the clock, most rows short of the cap
 
 
@@ -229,10 +226,11 @@ def test_importance_tol(reg_learn):
 
 
 def test_importance_time_limit(reg_learn):
-    t = time.perf_counter()
-    fi = reg_learn.feature_importance(time_limit=1.0, seed=0, details=True)
-    assert time.perf_counter() - t < 1.0 + 10
-    assert fi.repeats.min() > 5 and fi.attrs['tol_met'] is None
+    "time_limit alone: more repeats while the clock allows, none once it is past (a ticking clock: the same on any machine)"
+    with ticking_clock(1.0): fi = reg_learn.feature_importance(time_limit=1.5, seed=0, details=True)
+    assert (fi.repeats == 5).all()
+    with ticking_clock(0.3): fi = reg_learn.feature_importance(time_limit=1.0, seed=0, details=True)
+    assert fi.repeats.max() > 5 and fi.attrs['tol_met'] is None   # spent on the least resolved features first
 
 
 def test_importance_text_tokens_need_no_repeats():
@@ -244,42 +242,8 @@ def test_importance_text_tokens_need_no_repeats():
 
 
 # ---------------------------------------------------------------- torch.distributed: the same stopping decisions on every rank
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-
-def _analyses(learn, df):
-    "name -> thunk: what every rank runs; the ones without time_limit also in one process"
-    rows, bg = df.drop(columns='y').iloc[:150], df.iloc[150:190]
-    return {'explain_tol': lambda: learn.explain(rows, background=bg, exact=False, tol=0.002, seed=5, details=True),
-            'fi_tol_jobs': lambda: learn.feature_importance(df, n_repeats=2, tol=0.01, seed=1, details=True),
-            'fi_tol_rows': lambda: learn.feature_importance(df, n_repeats=2, tol=0.01, seed=1, shard='rows', details=True)}
-
-
-def _timed(learn, df):
-    rows, bg = df.drop(columns='y').iloc[:150], df.iloc[150:190]
-    return {'explain_time': lambda: learn.explain(rows, background=bg, exact=False, time_limit=0.8, seed=5, details=True),
-            'fi_time': lambda: learn.feature_importance(df, time_limit=0.8, seed=1, details=True)}
-
-
 @pytest.fixture(scope='module')
-def ranks(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('precision')
-    learn = tiny(n=800)
-    quiet_fit(learn, 2)
-    learn.export(tmp / 'learn.pkl')
-    valid_df(learn, n=800).to_pickle(tmp / 'rows.pkl')
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
-               PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), str(Path(__file__).parent), os.environ.get('PYTHONPATH', '')]))
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
-           '--master_port', str(_free_port()), __file__, str(tmp / 'learn.pkl'), str(tmp / 'rows.pkl'), str(tmp)]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=420)
-    assert p.returncode == 0, p.stdout[-5000:] + p.stderr[-5000:]
-    res = [pickle.load(open(tmp / f'rank{r}.pkl', 'rb')) for r in range(2)]
-    for r in res: assert not r['errs'], r['errs']
-    from fastai.learner import load_learner
-    return dict(res=[r['res'] for r in res], learn=load_learner(tmp / 'learn.pkl'), df=pd.read_pickle(tmp / 'rows.pkl'))
+def ranks(dist_run): return dist_run
 
 
 def _same(a, b, eps):
@@ -289,40 +253,20 @@ def _same(a, b, eps):
         if k in a and a[k] is not None: np.testing.assert_allclose(a[k], b[k], rtol=0, atol=eps)
 
 
+@pytest.mark.slow
 def test_ranks_decide_alike(ranks):
     "Both ranks return the same tables, walks and repeats, time_limit included (rank 0's clock decides every round)"
     r0, r1 = ranks['res']
-    for k in r0: _same(r0[k], r1[k], 0)
-    assert r0['explain_time'].walks.max() > 4 and r0['fi_time'].repeats.min() > 5
+    for k in list(dist_worker.precision_analyses(None, ranks['df'])) + list(dist_worker.timed_analyses(None, ranks['df'])):
+        _same(r0[k], r1[k], 0)
+    assert r0['explain_time'].walks.max() > 4 and r0['fi_time'].repeats.max() > 5   # a round more, on the least precise first
 
 
+@pytest.mark.slow
 def test_ranks_equal_one_process(ranks):
     "With tol alone the decisions depend only on the numbers, so one process takes the same ones"
     learn, df, r0 = ranks['learn'], ranks['df'], ranks['res'][0]
-    for k, f in _analyses(learn, df).items():
+    for k, f in dist_worker.precision_analyses(learn, df).items():
         one = f()
         np.testing.assert_array_equal(r0[k].get('walks', r0[k].get('repeats')), one.get('walks', one.get('repeats')))
         _same(r0[k], one, 1e-6)
-
-
-def _worker():
-    import argparse, traceback
-    from datetime import timedelta
-    import torch.distributed as dist
-    p = argparse.ArgumentParser(); p.add_argument('learner'); p.add_argument('data'); p.add_argument('out')
-    a = p.parse_args()
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', timeout=timedelta(seconds=120))
-    import fastinterp.all
-    from fastai.learner import load_learner
-    learn, df = load_learner(a.learner), pd.read_pickle(a.data)
-    res, errs = {}, {}
-    for name, f in {**_analyses(learn, df), **_timed(learn, df)}.items():
-        try: res[name] = f()
-        except Exception as e: errs[name] = f'{type(e).__name__}: {e}\n' + traceback.format_exc()
-    dist.barrier()
-    with open(Path(a.out) / f'rank{dist.get_rank()}.pkl', 'wb') as fh: pickle.dump(dict(res=res, errs=errs), fh)
-    dist.destroy_process_group()
-
-
-if __name__ == '__main__': _worker()
