@@ -4,12 +4,15 @@
 
 # %% ../nbs/24_explain_text.ipynb #63d56e8b
 from __future__ import annotations
+import difflib, functools, html, re
 from contextlib import contextmanager
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from fastcore.basics import patch
 from fastai.text.learner import TextLearner
 from fastai.text.core import defaults as text_defaults
+from fastai.text.core import (Tokenizer, fix_html, replace_rep, replace_wrep, spec_add_spaces, rm_useless_spaces,
+                             replace_all_caps, replace_maj, lowercase, BOS, EOS, UNK, TK_REP, TK_WREP, TK_UP, TK_MAJ)
 from fastai.text.data import Numericalize
 from .checks import *
 from .checks import check_args, int_rule, flag
@@ -191,6 +194,177 @@ def attribute_tokens(model:torch.nn.Module, # A text model (output, or a tuple w
     return dict(attributions=a, prediction=pred, base_prediction=bpred, delta=float(abs(a.sum() - (pred-bpred))),
                 internal_batch_size=ibs)
 
+# %% ../nbs/24_explain_text.ipynb #bfb4dd71
+_CHAR_DIFF = 2000   # changed words are traced character by character up to this many characters (difflib is quadratic)
+
+class TrackedText:
+    "A string and, for each of its characters, the span [start, end) of the original text it came from (empty: inserted)"
+    def __init__(self, s:str, starts:list=None, ends:list=None, exact:bool=True):
+        self.s,self.exact = s,exact
+        self.starts = list(range(len(s))) if starts is None else starts
+        self.ends = list(range(1, len(s)+1)) if ends is None else ends
+    def __len__(self): return len(self.s)
+    def __getitem__(self, sl:slice) -> TrackedText: return TrackedText(self.s[sl], self.starts[sl], self.ends[sl], self.exact)
+    def span(self, a:int, b:int):
+        "The original span covered by characters [a, b), or None when a rule inserted them all"
+        st = [(s,e) for s,e in zip(self.starts[a:b], self.ends[a:b]) if e>s]
+        return (min(s for s,_ in st), max(e for _,e in st)) if st else None
+    def insert(self, new:str, a:int, b:int) -> TrackedText:
+        "`new`, standing for characters [a, b) of this text: each of its characters gets their whole span"
+        at = self.starts[a] if a<len(self.s) else self.ends[-1] if self.s else 0
+        s,e = self.span(a, b) or (at, at)
+        return TrackedText(new, [s]*len(new), [e]*len(new), self.exact)
+    @staticmethod
+    def join(parts:list, exact:bool=True) -> TrackedText:
+        "The concatenation of `parts`, exact when all of them are"
+        s,st,en = [],[],[]
+        for p in parts: s.append(p.s); st += p.starts; en += p.ends; exact = exact and p.exact
+        return TrackedText(''.join(s), st, en, exact)
+    def sub(self, pattern, fn) -> TrackedText:
+        "As `re.sub(pattern, ..., self.s)`, where `fn(self, match)` returns the replacement as a `TrackedText`"
+        parts,last = [],0
+        for m in re.finditer(pattern, self.s):
+            parts += [self[last:m.start()], fn(self, m)]
+            last = m.end()
+        return TrackedText.join(parts + [self[last:]], self.exact)
+    def lower(self) -> TrackedText:
+        "`str.lower`, character by character (a character that lowers to two gives its span to both)"
+        low = [c.lower() for c in self.s]
+        if ''.join(low)!=self.s.lower(): return self.retrace(self.s.lower())   # context-dependent, e.g. a Greek final sigma
+        return TrackedText.join([TrackedText(l, [s]*len(l), [e]*len(l)) for l,s,e in zip(low, self.starts, self.ends)], self.exact)
+    def strip(self) -> TrackedText:
+        n = len(self.s) - len(self.s.lstrip())
+        return self[n:n+len(self.s.strip())]
+    def retrace(self, new:str, chars:bool=False) -> TrackedText:
+        "`new`, an unknown rewrite of this text, traced by `difflib`: words first, then the characters of changed words"
+        if chars: a,b = list(self.s),list(new)
+        else: a,b = re.findall(r'\S+\s*|\s+', self.s),re.findall(r'\S+\s*|\s+', new)
+        at,bt = np.cumsum([0]+[len(x) for x in a]),np.cumsum([0]+[len(x) for x in b])
+        parts = []
+        for op,i1,i2,j1,j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            old,rep = self[at[i1]:at[i2]],new[bt[j1]:bt[j2]]
+            if op=='equal': parts.append(old)
+            elif op=='replace' and not chars and len(old)+len(rep)<=_CHAR_DIFF: parts.append(old.retrace(rep, chars=True))
+            elif op!='delete': parts.append(self.insert(rep, at[i1], at[i2]))
+        return TrackedText.join(parts, exact=False)
+
+_FIX_HTML = (('#39;', "'"), ('amp;', '&'), ('#146;', "'"), ('nbsp;', ' '), ('#36;', '$'), ('\\n', "\n"), ('quot;', "'"),
+             ('<br />', "\n"), ('\\"', '"'), ('<unk>', UNK), (' @.@ ', '.'), (' @-@ ', '-'), ('...', ' …'))
+_CHARREF = re.compile(r'&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)')     # what html.unescape replaces
+_RE_WREP = re.compile(r'(?:\s|^)(\w+)\s+((?:\1\s+)+)\1(\s|\W|$)')
+
+def _as(new:str): return lambda t,m: t.insert(new, m.start(), m.end())
+
+def _unescaped(t, m):
+    new = html.unescape(m[0])
+    return t[m.start():m.end()] if new==m[0] else t.insert(new, m.start(), m.end())
+
+def _t_fix_html(t):
+    for old,new in _FIX_HTML: t = t.sub(re.escape(old), _as(new))
+    return t.sub(_CHARREF, _unescaped)
+
+def _t_replace_rep(t): return t.sub(r'(\S)(\1{2,})', lambda t,m: t.insert(f' {TK_REP} {len(m[2])+1} {m[1]} ', m.start(), m.end()))
+
+def _t_replace_wrep(t):
+    def _f(t, m):
+        c,cc,_ = m.groups()
+        return TrackedText.join([t.insert(' ', m.start(), m.start(1)),
+                                 t.insert(f'{TK_WREP} {len(cc.split())+2} {c} ', m.start(1), m.start(3)), t[m.start(3):m.end(3)]])
+    return t.sub(_RE_WREP, _f)
+
+def _t_spec_add_spaces(t):
+    return t.sub(r'([/#\\])', lambda t,m: TrackedText.join([t.insert(' ', m.start(), m.start()), t[m.start():m.end()],
+                                                             t.insert(' ', m.end(), m.end())]))
+
+def _t_rm_useless_spaces(t): return t.sub(' {2,}', lambda t,m: t[m.start():m.start()+1])
+
+def _case_mark(mark:str):
+    def _f(t, m):
+        word = t[m.start(2):m.end(2)]
+        return TrackedText.join([t[m.start(1):m.end(1)], t.insert(f'{mark} ' if len(word)>1 else '', m.start(2), m.end(2)), word.lower()])
+    return _f
+
+def _t_replace_all_caps(t): return t.sub(r'(\s|^)([A-Z]+[^a-z\s]*)(?=(\s|$))', _case_mark(TK_UP))
+def _t_replace_maj(t): return t.sub(r'(\s|^)([A-Z][^A-Z\s]*)(?=(\s|$))', _case_mark(TK_MAJ))
+
+def _t_lowercase(t, add_bos=True, add_eos=False):
+    return TrackedText.join([t.insert(f'{BOS} ' if add_bos else '', 0, 0), t.lower().strip(),
+                             t.insert(f' {EOS}' if add_eos else '', len(t), len(t))])
+
+_MIRRORS = {fix_html: _t_fix_html, replace_rep: _t_replace_rep, replace_wrep: _t_replace_wrep, spec_add_spaces: _t_spec_add_spaces,
+            rm_useless_spaces: _t_rm_useless_spaces, replace_all_caps: _t_replace_all_caps, replace_maj: _t_replace_maj,
+            lowercase: _t_lowercase}
+
+def _traced_rule(t:TrackedText, rule) -> TrackedText:
+    "`rule(t.s)`, traced: by its mirror for fastai's default rules (checked to give the rule's own output), else by `difflib`"
+    out = rule(t.s)
+    if not isinstance(out, str): raise TypeError(f"The text rule {rule!r} returned a {type(out).__name__}, not a str")
+    if out==t.s: return t
+    if isinstance(rule, functools.partial) and rule.func is lowercase and not rule.args: m = functools.partial(_t_lowercase, **rule.keywords)
+    else: m = _MIRRORS.get(rule)
+    r = m(t) if m is not None else None
+    return r if r is not None and r.s==out else t.retrace(out)
+
+def _name(f) -> str: return getattr(f, '__name__', None) or getattr(getattr(f, 'func', None), '__name__', None) or type(f).__name__
+
+def _traced_rules(t:TrackedText, rules:list) -> tuple:
+    "`t` rewritten by `rules` in turn, traced; and the names of the rules traced only approximately"
+    rough = []
+    for r in rules:
+        t2 = _traced_rule(t, r)
+        if t.exact and not t2.exact: rough.append(_name(r))
+        t = t2
+    return t,rough
+
+def _traced(dl, text:str) -> tuple:
+    "`text` as `dl`'s tokenizer splits it (`dl=None`: fastai's default rules), traced to `text` (None: no `Tokenizer`); rough steps"
+    t,rough = TrackedText(text),[]
+    if dl is None: return _traced_rules(t, text_defaults.text_proc_rules)
+    try: fs = dl.dataset.tls[0].tfms.fs
+    except (AttributeError, IndexError, TypeError): return None,rough
+    for f in fs:
+        if isinstance(f, Numericalize): break
+        if isinstance(f, Tokenizer):
+            t,more = _traced_rules(t, f.rules)
+            return t,rough+more
+        out = f(t.s)
+        if not isinstance(out, str): break
+        if out!=t.s: rough.append(_name(f)); t = t.retrace(out)
+    return None,rough
+
+def _placed(t:TrackedText, tokens:list) -> tuple:
+    "The span in the original text of each token, found in order in `t` (None: inserted by a rule, or not found); how many weren't found"
+    spans,missed,pos,s,lost = [],0,0,t.s,False
+    for tok in map(str, tokens):
+        q = pos
+        while q<len(s) and s[q].isspace(): q += 1
+        hit = None
+        for c in dict.fromkeys([tok, tok.replace('▁', ' '), tok.replace('▁', ' ').lstrip()]):   # '▁': fastai's replace_space
+            if not c: continue
+            if c.isspace(): j = s.find(c, pos, q)                  # a whitespace token (spaCy's '\n'): in the whitespace here
+            else: j = s.find(c, q) if lost else q if s.startswith(c, q) else -1   # after a token not found: the next occurrence
+            if j>=0: hit = j,j+len(c); break
+        lost = hit is None
+        if lost: spans.append(None); missed += 1
+        else: spans.append(t.span(*hit)); pos = hit[1]
+    return spans,missed
+
+def token_spans(dl,            # A `DataLoader` of the learner whose tokenizer made `tokens` (`learn.dls.test_dl([text])`); `None`: unknown
+                text:str,      # The raw text
+                tokens:list,   # Its tokens
+               ) -> tuple:     # (start, end) in `text` of each token (None for one with no characters there), and a note
+    "Where each token of `text` came from: character offsets into `text`, and 'exact' or how they were found"
+    t,rough = _traced(dl, text)
+    spans,missed = _placed(t, tokens) if t is not None else (None,0)
+    notes = []
+    if spans is None or (dl is None and missed):
+        spans,missed = _placed(TrackedText(text).retrace(' '.join(map(str, tokens))), tokens)
+        notes.append("approximate: without the learner's tokenizer, the tokens were matched to the text by difflib")
+    elif rough: notes.append(f"approximate: the characters that {', '.join(rough)} changed were matched to the text by difflib")
+    elif dl is None: notes.append("found again through fastai's default text rules")
+    if missed: notes.append(f"{missed} token{'s' if missed>1 else ''} could not be found in the text (listed as not drawn)")
+    return spans,'; '.join(notes) or 'exact'
+
 # %% ../nbs/24_explain_text.ipynb #01abef1f
 def _tokens(dl, text):
     "The tokenizer's tokens for `text` (before numericalization), or None if they can't be recovered"
@@ -216,14 +390,17 @@ def _texts(text) -> list:
         if not t.strip(): raise ArgumentError(f"Text {i} of the list is empty: there is nothing to explain. Pass non-empty strings.")
     return texts
 
-def _token_frame(dl, text, ids:list, vocab:list, attributions) -> pd.DataFrame:
-    "token, attribution, special, known for the tokens of one text"
+def _token_frame(dl, text, ids:list, vocab:list, attributions) -> tuple:
+    "token, attribution, special, known, start, end for the tokens of one text; and how their spans were found"
     toks = [vocab[i] for i in ids]
     words = _tokens(dl, text)
     if words is None or len(words)!=len(toks): words = toks
+    spans,note = token_spans(dl, text, words)
     spec = set(text_defaults.text_spec_tok) - {'xxunk'}
     return pd.DataFrame({'token': words, 'attribution': attributions, 'special': [t in spec for t in toks],
-                         'known': [t!='xxunk' for t in toks]})
+                         'known': [t!='xxunk' for t in toks],
+                         'start': pd.array([None if s is None else s[0] for s in spans], dtype='Int64'),
+                         'end': pd.array([None if s is None else s[1] for s in spans], dtype='Int64')}),note
 
 @patch
 @analysis
@@ -238,7 +415,7 @@ def explain(self:TextLearner,
         internal_batch_size:int=None, # Interpolation steps per forward/backward pass; `None`: 2048 token-steps' worth, so 1 above 1024 tokens
         carry_grad:bool=True,      # Gradient through `AWD_LSTM`'s hidden state across chunks: the true integrated gradients (`False`: fastai's truncated gradient, less memory)
         details:bool=False,        # Return a `Result` with per-text arrays too
-    ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known (+ text, position and per-text columns for a list)
+    ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known, start, end (+ text, position and per-text columns for a list)
     "Attribution of each token of `text` to the explained class, by integrated gradients on the embeddings"
     single = isinstance(text, str)
     texts = _texts(text)
@@ -257,13 +434,14 @@ def explain(self:TextLearner,
         _reset(model)
     tgt,labels = row_targets(self, target, torch.cat(preds))
     pad = vocab.index('xxpad') if 'xxpad' in vocab else 1
-    frames,runs = [],[]
+    frames,notes,runs = [],[],[]
     for i in progress(range(len(texts)), self, show=None if len(texts)>1 else False):
         r = attribute_tokens(model, ids[i], layer, int(tgt[i]), activation=act, baseline_id=pad, n_steps=n_steps,
                              internal_batch_size=internal_batch_size, carry_grad=carry_grad)
-        frames.append(_token_frame(dls[i], texts[i], ids[i][0].tolist(), vocab, r['attributions'])); runs.append(r)
+        fr,note = _token_frame(dls[i], texts[i], ids[i][0].tolist(), vocab, r['attributions'])
+        frames.append(fr); notes.append(note); runs.append(r)
     meta = dict(method='IntegratedGradients on embeddings', n_steps=n_steps, internal_batch_size=internal_batch_size,
-                token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad)
+                token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad, texts=texts, alignment=notes)
     if single:
         r = runs[0]
         res = finish(frames[0], 'explain_text', target=labels[0], prediction=r['prediction'], base_value=r['base_prediction'],

@@ -1,5 +1,7 @@
 "`learn.explain(text)`: which words drove a text classifier's prediction (integrated gradients on the embeddings), for short texts, texts longer than the model's seq_len, and lists of texts (nbs/24_explain_text)."
-import copy, json, pickle, random, re, sys
+import copy, html, json, pickle, random, re, sys
+from html.parser import HTMLParser
+from types import SimpleNamespace
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
 from torch import Tensor
@@ -10,6 +12,7 @@ from fastinterp.explain_text import embedding_layer, ChunkedEmbeddingSub, defaul
 from fastinterp.guard import eval_mode
 from fastinterp.outputs import activation, output_fn
 from fastinterp.results import Result
+from fastinterp.plots.text import TextHTML
 from helpers import rng_states, same_rng
 
 
@@ -136,8 +139,9 @@ def test_text_max_len_tokens_are_credited(tl, n_words, max_len):
 def test_text_list_consistent(tl):
     texts = ['the nurse saw the family', long_text(), 'no new pain reported']
     many = tl.explain(texts, target='neg')
-    fct.test_eq(list(many.columns), ['text', 'position', 'token', 'attribution', 'special', 'known', 'target', 'prediction',
-                                     'base_value', 'convergence_delta'])
+    fct.test_eq(list(many.columns), ['text', 'position', 'token', 'attribution', 'special', 'known', 'start', 'end', 'target',
+                                     'prediction', 'base_value', 'convergence_delta'])
+    fct.test_eq(many.attrs['texts'], texts)
     fct.test_eq(sorted(many.text.unique()), [0, 1, 2])
     for i, t in enumerate(texts):
         one = tl.explain(t, target='neg')
@@ -146,6 +150,8 @@ def test_text_list_consistent(tl):
         fct.test_eq(part.position.tolist(), list(range(len(one))))
         fct.test_eq(list(part.special), list(one.special))
         fct.test_eq(list(part.known), list(one.known))
+        pd.testing.assert_series_equal(part.start, one.start, check_names=False)
+        pd.testing.assert_series_equal(part.end, one.end, check_names=False)
         fct.test_close(part.attribution.to_numpy(), one.attribution.to_numpy(), eps=1e-9)
         for c in ('target', 'prediction', 'base_value', 'convergence_delta'):
             assert (part[c] == one.attrs[c]).all(), c
@@ -322,7 +328,7 @@ SENT = "the nurse saw the family after lunch today"
 
 def test_text_trigger_top(tl):
     e = tl.explain(SENT)
-    fct.test_eq(list(e.columns), ['token', 'attribution', 'special', 'known'])
+    fct.test_eq(list(e.columns), ['token', 'attribution', 'special', 'known', 'start', 'end'])
     fct.test_eq(e.token[e.attribution.abs().idxmax()], 'family')
     assert e.attribution.max() == e.set_index('token').loc['family', 'attribution']
     fct.test_eq(e.attrs['target'], 'pos')
@@ -381,9 +387,203 @@ def test_text_html(tl):
     e = tl.explain(SENT)
     h = explanation_html(e)
     s = explanation_html(e, as_str=True)
-    fct.test_eq(h.data, s)
+    assert isinstance(h, TextHTML)
+    fct.test_eq(str(h), s)
     fct.test_eq(s.count('class="fi-tok"'), len(e) - 1)        # every token a word, xxbos not drawn (named in the header)
     assert 'rgba(0,160,0,1.00)' in s and '>family<' in s and 'not drawn: xxbos' in s
     assert 'attribution to class pos' in s
     fct.test_eq(explanation_html(e, show_special=True, as_str=True).count('class="fi-tok"'), len(e))
     assert '&lt;b&gt;' in explanation_html(pd.DataFrame({'token': ['<b>'], 'attribution': [0.1]}), as_str=True)
+
+
+# ---------------------------------------------------------------- the note as written (issue 29 §1, issue 25 §3)
+NOTES = ['BP 120/80', 'Pt c/o chest pain', 'd/c home', 'sat 97%', 'O2 sat 92% RA', 'see <b>', 'x3 days', 'café naïve 5µg',
+         'two  spaces   here', 'line\nbreak\n\nand\r\nCRLF', 'tab\there', 'xxrep 987654 ab', 'a &amp; b &lt;i&gt; wait...',
+         'Hello!!!! no no no', '  padded family  \n', 'ÇAY İstanbul']
+
+
+class BodyText(HTMLParser):
+    "The text inside each `div.fi-text-body`, character references decoded (what a page shows, with white-space: pre-wrap)"
+    def __init__(self, h):
+        super().__init__(); self.texts, self.inside = [], False; self.feed(h)
+    def handle_starttag(self, tag, attrs):
+        if tag == 'div' and ('class', 'fi-text-body') in attrs: self.texts.append(''); self.inside = True
+    def handle_endtag(self, tag): self.inside = self.inside and tag != 'div'
+    def handle_data(self, d):
+        if self.inside: self.texts[-1] += d
+
+
+class Markup(HTMLParser):
+    "Every tag and attribute of a page (what a browser would build from it)"
+    def __init__(self, h):
+        super().__init__(); self.tags, self.attrs = [], []; self.feed(h)
+    def handle_starttag(self, tag, attrs): self.tags.append(tag); self.attrs += attrs
+
+
+@pytest.fixture(scope='module')
+def notes(tl): return tl.explain(NOTES, n_steps=4)
+
+
+def test_text_drawn_as_written(notes):
+    "The drawing is each note character for character, and every drawn stretch carries exactly the tokens inside it"
+    h = explanation_html(notes, as_str=True)
+    assert '\r' not in h                                  # a raw CR would become a line feed in a browser; &#13; stays CR
+    fct.test_eq(BodyText(h).texts, NOTES)
+    fct.test_eq(notes.attrs['alignment'], ['exact'] * len(NOTES))
+    words = text_words(notes)
+    for i, t in enumerate(NOTES):
+        w, e = words[words.text == i], notes[notes.text == i]
+        d = w[w.drawn]
+        fct.test_eq(d.word.tolist(), [t[a:b] for a, b in zip(d.start, d.end)])
+        assert (d.start.to_numpy()[1:] >= d.end.to_numpy()[:-1]).all()           # in order, no overlap
+        # each stretch's value is the sum of the tokens whose characters lie in it (same numbers, another order: 1e-12)
+        for a, b, v in zip(d.start, d.end, d.attribution):
+            inside = e[(e.start >= a) & (e.end <= b)]
+            fct.test_close(v, inside.attribution.sum(), eps=1e-12)
+        # the rest (xxbos) is named in the header, so everything adds up to the tokens' total
+        fct.test_eq(w[~w.drawn].tokens.tolist(), ['xxbos'])
+        fct.test_close(w.attribution.sum(), e.attribution.sum(), eps=1e-12)
+    vals = [float(v) for v in re.findall(r'class="fi-tok" data-attribution="([^"]+)"', h)]
+    fct.test_close(np.array(vals), words.attribution[words.drawn].to_numpy(), eps=1e-5)   # printed to 6 significant digits
+    by = words.set_index(['text', 'word'])
+    fct.test_eq(by.loc[(0, 'BP'), 'tokens'], 'xxup bp')
+    fct.test_eq(by.loc[(13, '!!!!'), 'tokens'], 'xxrep 4 !')
+    fct.test_eq(by.loc[(13, 'no no no'), 'tokens'], 'xxwrep 3 no')
+    fct.test_eq(by.loc[(12, '...'), 'tokens'], '…')                       # fastai's fix_html wrote '...' as '…'
+    fct.test_eq(words[(words.text == 11) & words.drawn].word.tolist(), ['xxrep', '987654', 'ab'])   # typed: drawn as typed
+
+
+def test_text_drawn_as_written_other_views(notes):
+    "One text of the list, the tokens' view, and a parquet file keep to the same rule"
+    for i in (1, 9, 11):
+        fct.test_eq(BodyText(explanation_html(notes, text=i, as_str=True)).texts, [NOTES[i]])
+    tok = BodyText(explanation_html(notes, text=0, show_special=True, as_str=True)).texts
+    fct.test_eq(tok, [' '.join(notes.token[notes.text == 0])])
+
+
+def test_text_parquet_round_trip(notes, tmp_path):
+    pytest.importorskip('pyarrow')
+    notes.to_parquet(tmp_path/'notes.parquet')
+    back = pd.read_parquet(tmp_path/'notes.parquet')
+    fct.test_eq(back.attrs['texts'], NOTES)
+    fct.test_eq(explanation_html(back, as_str=True), explanation_html(notes, as_str=True))
+
+
+@pytest.mark.parametrize('n', [987654, 5])
+def test_text_literal_xxrep_stays_small(tl, n):
+    "A note that literally says 'xxrep 987654 ab' is drawn as it says: the page grows with the note, not with the count"
+    t = f'pain xxrep {n} ab today'
+    e = tl.explain(t, n_steps=4)
+    fct.test_eq(list(e.token[1:6]), ['pain', 'xxrep', str(n), 'ab', 'today'])
+    bare = e[['token', 'attribution', 'special', 'known']].copy()         # no text stored: rebuilt from the tokens
+    bare.attrs = {k: v for k, v in e.attrs.items() if k not in ('texts', 'alignment')}
+    sizes = []
+    for x in (e, bare):
+        for sp in (False, True):
+            h = explanation_html(x, show_special=sp, as_str=True)
+            assert 'ab' * 10 not in h
+            sizes.append(len(h))
+    assert max(sizes) < 6000 + 600 * len(e), sizes            # legend and header, then a few hundred characters per token
+    fct.test_eq(BodyText(explanation_html(e, as_str=True)).texts, [t])
+    assert 'rebuilt from the tokens' in explanation_html(bare, as_str=True)
+
+
+def test_text_degrades_without_drawing_other_text(notes):
+    "A token with no span (not found) or a span that doesn't fit is listed as not drawn; the text stays the note"
+    e = notes[notes.text == 4].copy()                        # O2 sat 92% RA
+    k = e.index[e.token == '92'][0]
+    e.loc[k, ['start', 'end']] = pd.NA
+    e.loc[e.index[e.token == 'sat'][0], ['start', 'end']] = [3, 999]
+    h = explanation_html(e, as_str=True)
+    fct.test_eq(BodyText(h).texts, [NOTES[4]])
+    head = re.search(r'not drawn: ([^(]+) \(([^)]+)\)', h)
+    fct.test_eq(head[1], 'xxbos, sat, 92')
+    hidden = e[e.token.isin(['xxbos', 'sat', '92'])].attribution.sum()
+    fct.test_close(float(head[2]), hidden, eps=1e-4 * max(1, abs(hidden)))              # printed to 4 significant digits
+    assert '1 token span did not fit the text (not drawn)' in h
+    w = text_words(e)
+    fct.test_close(w.attribution.sum(), e.attribution.sum(), eps=1e-12)
+
+
+def _fake_dl(*fs): return SimpleNamespace(dataset=SimpleNamespace(tls=[SimpleNamespace(tfms=SimpleNamespace(fs=list(fs)))]))
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('BP 120/80', [None, 'BP', 'BP', '120', '/', '80']),
+    ('c/o', [None, 'c', '/', 'o']),
+    ('97%', [None, '97', '%']),
+    ('O2 sat 92% RA', [None, 'O2', 'O2', 'sat', '92', '%', 'RA', 'RA']),
+    ('<b>', [None, '<', 'b', '>']),
+    ('x3  days\n', [None, 'x3', 'days']),
+    ('a\tb \n c', [None, 'a', '\t', 'b', '\n ', 'c']),
+    ('xxrep 987654 ab', [None, 'xxrep', '987654', 'ab']),
+    ('Wow!!!! no no no', [None, 'Wow', 'Wow', '!!!!', '!!!!', '!!!!', 'no no no', 'no no no', 'no no no']),
+    ('x <br /> &lt;b&gt; ok...', [None, 'x', '<br /> ', '&lt;', 'b', '&gt;', 'ok', '...']),
+    ('İstanbul ΟΔΟΣ', [None, 'İstanbul', 'ΟΔΟΣ']),
+])
+def test_token_spans_known_answers(text, expected):
+    from fastai.text.core import Tokenizer, WordTokenizer
+    from fastinterp.explain_text import token_spans
+    tok = Tokenizer(WordTokenizer())
+    toks = list(tok(text))
+    spans, note = token_spans(_fake_dl(tok), text, toks)
+    fct.test_eq([None if s is None else text[s[0]:s[1]] for s in spans], expected)
+    fct.test_eq(note, 'approximate: the characters that lowercase changed were matched to the text by difflib' if 'Σ' in text
+                else 'exact')                                 # Greek final sigma lower-cases by context: traced by difflib
+
+
+def test_token_spans_other_pipelines():
+    from fastai.text.core import Tokenizer, WordTokenizer, defaults
+    from fastinterp.explain_text import token_spans
+    def expand(t): return t.replace('pt', 'patient')
+    tok = Tokenizer(WordTokenizer(), rules=[expand] + defaults.text_proc_rules)
+    t = 'pt BP 120/80'
+    spans, note = token_spans(_fake_dl(tok), t, list(tok(t)))
+    fct.test_eq([None if s is None else t[s[0]:s[1]] for s in spans], [None, 'pt', 'BP', 'BP', '120', '/', '80'])
+    fct.test_eq(note, 'approximate: the characters that expand changed were matched to the text by difflib')
+    spans, note = token_spans(None, t, ['xxbos', 'pt', 'xxup', 'bp', '120', '/', '80'])    # no tokenizer: default rules
+    fct.test_eq(spans[1:3], [(0, 2), (3, 5)]); fct.test_eq(note, "found again through fastai's default text rules")
+    spans, note = token_spans(_fake_dl(tok), 'no such words', ['xxbos', 'other', 'words'])
+    fct.test_eq(spans, [None, None, (8, 13)]); assert note.endswith('1 token could not be found in the text (listed as not drawn)')
+
+
+EVIL_KEY = 'note "><img src=x onerror=alert(1)>'
+
+
+def test_text_html_escapes_data(notes):
+    "Keys, class names, numbers, notes and words from the data are text, never markup"
+    e = notes[notes.text.isin([5, 6])].copy()                          # 'see <b>', 'x3 days'
+    e.attrs['alignment'] = ['<i>a note</i>'] * len(NOTES)
+    e['target'] = '<img src=y onerror=alert(2)>'
+    e['prediction'] = e['prediction'].astype(object)
+    e.loc[e.text == 5, 'prediction'] = '"><svg onload=alert(3)>'
+    renamed = e.assign(text=e.text.map({5: EVIL_KEY, 6: "k'<u>"}), token=e.token.replace({'b': '<iframe>'}))
+    for x in (e, renamed):
+        for sp in (False, True):
+            th = explanation_html(x, show_special=sp)
+            for h in (str(th), th.html):
+                m = Markup(h)
+                assert set(m.tags) <= {'html', 'head', 'meta', 'title', 'body', 'div', 'span', 'b', 'code'}, set(m.tags)
+                assert {a for a, _ in m.attrs} <= {'lang', 'charset', 'http-equiv', 'content', 'class', 'style', 'title',
+                                                   'data-attribution', 'data-scale', 'data-text'}, m.attrs
+                for bad in ('<img', '<svg', '<iframe', '<i>', '<u>'):
+                    assert bad not in h, bad
+    h = str(explanation_html(renamed))
+    assert ('data-text', EVIL_KEY) in Markup(h).attrs                  # shown, as text
+    assert html.escape(EVIL_KEY) in h and '&lt;img src=y onerror=alert(2)&gt;' in h and '&quot;&gt;&lt;svg onload' in h
+    assert '&lt;i&gt;a note&lt;/i&gt;' in str(explanation_html(e))   # the alignment note (keys 5 and 6 index the stored texts)
+    fct.test_eq(BodyText(str(explanation_html(e, text=5))).texts, ['see <b>'])
+
+
+def test_text_html_without_ipython(notes, monkeypatch):
+    "The same type, markup and page with or without IPython installed"
+    with_ip = explanation_html(notes, text=0)
+    monkeypatch.setitem(sys.modules, 'IPython', None)
+    monkeypatch.setitem(sys.modules, 'IPython.display', None)
+    h = explanation_html(notes, text=0)
+    assert type(h) is type(with_ip) is TextHTML
+    s = explanation_html(notes, text=0, as_str=True)
+    fct.test_eq(str(h), s); fct.test_eq(h._repr_html_(), s); fct.test_eq(h.data, s); fct.test_eq(h.html, with_ip.html)
+    assert h.html.startswith('<!DOCTYPE html>') and s in h.html
+    csp = [v for k, v in Markup(h.html).attrs if k == 'content']
+    fct.test_eq(csp, ["default-src 'none'; img-src data:; style-src 'unsafe-inline'"])
