@@ -4,7 +4,7 @@ from .evalset import EvalSet
 from .engine import shortcuts
 from .results import Result
 from .distributed import one_process, DistributedError
-from .runner import Analyses
+from .analyses import Analyses
 from .correlation import association_matrix, cluster_features, auto_groups
 from .importance import *
 from .dependence import *

@@ -20,7 +20,10 @@ from .engine import autocast_dtype
 from .scoring import score_jobs
 from .importance import importance_setup, compute_importance
 from .results import finish
-from .runner import Runner, analyses, check_patches, call_scope, unwrap_dl, unwrap_model, sync_buffers
+from .runner import Runner, call_scope, sync_buffers
+from .analyses import analyses, check_patches
+from .evalset import unwrap_dl
+from .engine import unwrap_model
 from .drift import HISTORY_COLUMNS, epoch_seed, importance_drift
 
 # %% auto #0

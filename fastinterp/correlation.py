@@ -12,7 +12,8 @@ from .checks import check_args, max_samples_rule, seed_rule, real_rule
 from .evalset import as_eval_set
 from .units import units_for
 from .results import finish, frame_of
-from .runner import Runner, Part, analysis, own_analysis
+from .runner import Runner, Part
+from .analyses import analysis, own_analysis
 
 # %% auto #0
 __all__ = ['threshold_rule', 'association_matrix', 'linkage_matrix', 'cluster_features', 'auto_groups']

@@ -16,7 +16,8 @@ from .engine import run_perturbed, autocast_dtype
 from .outputs import activation, averaged_targets, count_outputs
 from .units import Units, units_for
 from .results import finish, result
-from .runner import Runner, Part, analysis
+from .runner import Runner, Part
+from .analyses import analysis
 
 # %% auto #0
 __all__ = []

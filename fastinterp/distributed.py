@@ -18,7 +18,7 @@ from .evalset import EvalSet
 # %% auto #0
 __all__ = ['JOIN_TIMEOUT', 'DistributedError', 'one_process', 'is_distributed', 'rank_world', 'is_main', 'block', 'call_scope',
            'exchange', 'shared_seed', 'comm_device', 'all_sum', 'broadcast', 'gather_rows', 'fingerprint',
-           'differences', 'check_same', 'unwrap_model', 'unwrap_dl', 'sync_buffers']
+           'differences', 'check_same', 'sync_buffers']
 
 # %% ../nbs/10_distributed.ipynb #f23553dd
 class DistributedError(FastinterpError, RuntimeError):
@@ -290,16 +290,6 @@ def check_same(what:str,                    # The analysis, for the message
             "arguments. Each rank then computes a share of the work and every rank returns the whole answer.")
 
 # %% ../nbs/10_distributed.ipynb #dbcc1ae6
-def unwrap_model(model:torch.nn.Module) -> torch.nn.Module:
-    "The model inside `DistributedDataParallel` / `DataParallel` wrappers"
-    while isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)): model = model.module
-    return model
-
-def unwrap_dl(dl):
-    "The DataLoader inside fastai's `DistributedDL` (which gives each rank a shard), else `dl`"
-    while type(dl).__name__=='DistributedDL' and hasattr(dl, 'dl'): dl = dl.dl
-    return dl
-
 def sync_buffers(model:torch.nn.Module):
     "Broadcast rank 0's buffers when `model` is a `DistributedDataParallel` that broadcasts them (its default)"
     if not (is_distributed() and isinstance(model, torch.nn.parallel.DistributedDataParallel) and getattr(model, 'broadcast_buffers', False)): return

@@ -14,7 +14,7 @@ from .guard import eval_mode
 from .perturb import *
 
 # %% auto #0
-__all__ = ['shortcuts', 'run_perturbed']
+__all__ = ['shortcuts', 'run_perturbed', 'unwrap_model']
 
 # %% ../nbs/05_engine.ipynb #a3ffa81e
 def first_output(out): return out[0] if isinstance(out, (tuple, list)) else out
@@ -262,3 +262,9 @@ def run_perturbed(model:torch.nn.Module,  # Model to run
             if b==n:
                 outs = pending.pop(k)
                 yield k, outs[0] if len(outs)==1 else torch.cat(outs)
+
+# %% ../nbs/05_engine.ipynb #6990e532
+def unwrap_model(model:torch.nn.Module) -> torch.nn.Module:
+    "The model inside `DistributedDataParallel` / `DataParallel` wrappers"
+    while isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)): model = model.module
+    return model

@@ -14,7 +14,7 @@ from .checks import check_args, max_samples_rule, seed_rule
 from .guard import preserved_rng, new_seed, generator, guarded
 
 # %% auto #0
-__all__ = ['EvalSet', 'arrays_dl']
+__all__ = ['EvalSet', 'arrays_dl', 'unwrap_dl']
 
 # %% ../nbs/03_evalset.ipynb #edc47bbb
 def is_tabular_dl(dl) -> bool: return hasattr(getattr(dl, 'dataset', None), 'cat_names')
@@ -241,3 +241,9 @@ def arrays_dl(learn,        # The learner whose validation DataLoader is the tem
     X = torch.as_tensor(np.asarray(X)) if not isinstance(X, Tensor) else X
     y = torch.as_tensor(np.asarray(y)) if not isinstance(y, Tensor) else y
     return v.new(list(zip(X, y)), shuffle=False, drop_last=False)
+
+# %% ../nbs/03_evalset.ipynb #aeeea089
+def unwrap_dl(dl):
+    "The DataLoader inside fastai's `DistributedDL` (which gives each rank a shard), else `dl`"
+    while type(dl).__name__=='DistributedDL' and hasattr(dl, 'dl'): dl = dl.dl
+    return dl

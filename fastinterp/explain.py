@@ -18,7 +18,8 @@ from .outputs import activation, output_fn, row_targets
 from .units import Units, TabularUnits, TensorUnits
 from .results import finish, result, frame_of
 from .shapley import shapley_values, DEFAULT_WALKS, EXACT_MAX_FEATURES, tol_rule
-from .runner import Runner, analysis
+from .runner import Runner
+from .analyses import analysis
 
 # %% auto #0
 __all__ = ['EXPLAIN_METHODS', 'explanation_summary', 'explain_tensor_rows']

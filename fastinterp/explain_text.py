@@ -22,7 +22,7 @@ from .results import finish, result
 from .providers import text_vocab
 from .evalset import model_device, plain
 from .explain import captum_attr
-from .runner import analysis
+from .analyses import analysis
 
 # %% auto #0
 __all__ = []

@@ -17,7 +17,10 @@ from .perturb import Gather
 from .engine import autocast_dtype, run_perturbed
 from .scoring import make_scorer, score_jobs, check_targets, check_baseline, Scorer
 from .results import finish, result
-from .runner import Runner, Part, analysis, t_widening, precision_ratio, next_round, unwrap_model
+from .runner import Runner
+from .analyses import analysis
+from .stats import precision_ratio, next_round, permutation_se, interval_se
+from .engine import unwrap_model
 from .providers import Provider, input_provider
 from .correlation import auto_groups
 
@@ -50,41 +53,6 @@ def apply_groups(features:dict,     # name -> locations, as in `EvalSet.features
     return res
 
 # %% ../nbs/15_importance.ipynb #134d9640
-MIN_INTERVAL_ROWS = 10   # fewer evaluation rows than this: the interval is NaN, with a warning
-
-def _row_terms(diff:torch.Tensor, job) -> torch.Tensor:
-    "Each row's share of a job's change: its own change, plus (for a `Gather`) the change its value caused where it went"
-    d = diff.double()
-    if not isinstance(job, Gather) or job.source is not None: return d
-    return d + torch.zeros_like(d).index_add_(0, job.index.to(d.device), d)
-
-def run_importance_jobs(model, es:EvalSet, scorer:Scorer, make_job, specs:list, bs:int=8192, amp=None, bar=None):
-    "Scores of the jobs `specs` ([(feature index, repeat)]): the baseline, {spec: score}, {feature: per-row terms summed over repeats}"
-    n,scores,rowsum,live = len(es),{},{},{}
-    def _jobs():
-        for k,(f,r) in enumerate(specs):
-            live[k] = make_job(f, r, n)
-            yield live[k]
-    it = score_jobs(model, es, scorer, _jobs(), bs=bs, amp=amp)
-    _,base,_ = next(it)
-    for k,score,diff in (bar(it) if bar is not None else it):
-        f,job = specs[k][0],live.pop(k)
-        scores[specs[k]] = score
-        if diff is not None:
-            t = _row_terms(diff, job)
-            rowsum[f] = t if f not in rowsum else rowsum[f]+t
-    return base, scores, rowsum
-
-def interval_se(terms:np.ndarray) -> np.ndarray|None:
-    "Standard error of each feature's importance from its rows' terms `[F, n]`, or None (with a warning) below `MIN_INTERVAL_ROWS` rows"
-    n = terms.shape[1]
-    if n<MIN_INTERVAL_ROWS:
-        warnings.warn(f"The 95% interval of permutation importance needs at least {MIN_INTERVAL_ROWS} evaluation rows; these have {n}"
-                      f"{' (shuffling one row changes nothing, so every importance is 0)' if n==1 else ''}. ci_low and ci_high are NaN: "
-                      "pass more rows (a larger dl or max_samples).", UserWarning, stacklevel=2)
-        return None
-    return terms.std(1, ddof=1)/np.sqrt(n)
-
 def repeat_importances(base:float, scores:dict, repeats, higher_is_better:bool) -> np.ndarray:
     "`[features, max repeats]`: each repeat's importance, NaN past a feature's own number of `repeats`"
     reps = np.asarray(repeats)
@@ -93,14 +61,6 @@ def repeat_importances(base:float, scores:dict, repeats, higher_is_better:bool) 
     for f,R in enumerate(reps):
         imps[f, :R] = [sign*(scores[f,r]-base) for r in range(R)]
     return imps
-
-def permutation_se(imps:np.ndarray) -> np.ndarray:
-    "Each row's standard error from its repeats (NaN for one), widened by t(R-1)/1.96 so that +-1.96 se is a 95% interval"
-    R = (~np.isnan(imps)).sum(1)
-    with np.errstate(invalid='ignore', divide='ignore'), warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)    # a feature whose every repeat is NaN: `warn_unmeasured` says why
-        sd = np.sqrt(np.nansum((imps-np.nanmean(imps, 1, keepdims=True))**2, 1)/(R-1))
-        return np.where(R>1, sd/np.sqrt(R)*t_widening(np.maximum(R-1, 1)), np.nan)
 
 def importance_frame(names:list, base:float, scores:dict, rowsum:dict, n_repeats, scorer:Scorer) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     "The importance table (most important first), the `[F, R]` per-repeat importances and the repeats per feature, in the table's order (`n_repeats`: one int, or one per feature)"
@@ -117,71 +77,6 @@ def importance_frame(names:list, base:float, scores:dict, rowsum:dict, n_repeats
     return res.iloc[order].reset_index(drop=True), imps[order], reps[order]
 
 # %% ../nbs/15_importance.ipynb #18ca6fd7
-def _job_rows(job, lo:int, hi:int, xs):
-    "A job made over all rows, as the `Gather` that rows `lo:hi` see"
-    if not isinstance(job, Gather) or job.source is not None:
-        raise ArgumentError(f"shard='rows' needs jobs that move rows within the set (a Permute), got {job!r}; use shard='jobs'.")
-    return Gather(job.locs, job.index[lo:hi], xs)
-
-def _by_jobs(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
-    "(baseline, {spec: score}, {feature: per-row terms}): the jobs shared out"
-    def _share(share):
-        base,scores,rowsum = run_importance_jobs(model, es, scorer, make_job, share, bs=bs, amp=amp, bar=bar and (lambda it: bar(it, len(share))))
-        terms = None
-        if scorer.per_row:
-            terms = torch.zeros(F, len(es), dtype=torch.float64, device=es.device)
-            for f,t in rowsum.items(): terms[f] = t
-        return Part(items=[scores[s] for s in share], sums=terms, first=base)
-    p = run.jobs(_share, specs)
-    return p.first, dict(zip(specs, p.items)), ({} if p.sums is None else {f: p.sums[f].to(es.device) for f in range(F)})
-
-def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
-    "(baseline, {spec: score}, {feature: per-row terms}): the rows shared out"
-    n = len(es)
-    keep = lambda lo: scorer.out_fn(es.ys, lo)   # rows lo+a:lo+b of the whole set, scaled by its weight
-    def _jobs(lo, hi, live):
-        for k,(f,r) in enumerate(specs):
-            live[k] = make_job(f, r, n)
-            yield _job_rows(live[k], lo, hi, es.xs)
-    def _base(lo, hi):
-        loc = es.slice(lo, hi)
-        out = next(run_perturbed(model, loc.xs, [None], keep(lo), bs=bs, amp=amp))[1]
-        return Part(sums=float(out.double().sum())) if scorer.per_row else Part(rows={'p': out})
-    check_targets(es.ys)
-    b = run.rows(_base, n)
-    base = b.sums/n if scorer.per_row else scorer.reduce(b.rows['p'], es.ys)
-    check_baseline(scorer, base)
-    if scorer.per_row:
-        def _part(lo, hi):
-            loc,live = es.slice(lo, hi),{}
-            sums,terms = torch.zeros(len(specs)+1, dtype=torch.float64),torch.zeros(F, n, dtype=torch.float64, device=es.device)
-            def _all():
-                yield None
-                yield from _jobs(lo, hi, live)
-            it = run_perturbed(model, loc.xs, _all(), keep(lo), bs=bs, amp=amp)
-            base_rows = None
-            for k,out in (bar(it, len(specs)+1) if bar else it):
-                sums[k] = out.double().sum().item()
-                if k==0: base_rows = out; continue
-                job,f = live.pop(k-1),specs[k-1][0]
-                d = (out-base_rows).double()
-                terms[f, lo:hi] += d
-                terms[f].index_add_(0, job.index[lo:hi].to(d.device), d)    # the change each row's value caused where it went
-            return Part(sums={'loss': sums, 'terms': terms})
-        s = run.rows(_part, n).sums
-        loss = (s['loss']/n).tolist()
-        return loss[0], {sp: loss[k+1] for k,sp in enumerate(specs)}, {f: s['terms'][f].to(es.device) for f in range(F)}
-    scores,per = {},max(1, (1<<26)//max(1, b.rows['p'][:1].numel()*b.rows['p'].element_size()*n))   # jobs per round: ~64 MB of predictions
-    for c in range(0, len(specs), per):
-        chunk = specs[c:c+per]
-        def _preds(lo, hi):
-            loc = es.slice(lo, hi)
-            jobs = [_job_rows(make_job(f, r, n), lo, hi, es.xs) for f,r in chunk]
-            return Part(rows={f'p{k}': out for k,out in run_perturbed(model, loc.xs, jobs, keep(lo), bs=bs, amp=amp)})
-        p = run.rows(_preds, n)
-        for k,sp in enumerate(chunk): scores[sp] = scorer.reduce(p.rows[f'p{k}'], es.ys)
-    return base, scores, {}
-
 MAX_REPEATS = 1000        # `tol`/`time_limit` give no feature more repeats than this
 def resolution(imps:np.ndarray, tol:float=None) -> np.ndarray:
     "Each feature's `precision_ratio`: its se over `tol` x the largest |importance| (over that largest |importance| without `tol`)"
@@ -225,24 +120,24 @@ def compute_importance(run:Runner,         # Runs the jobs: here, or shared acro
                       ) -> tuple[pd.DataFrame, float, np.ndarray, np.ndarray]: # (table, baseline, per-repeat importances (NaN-padded), repeats), in the table's order
     "Permutation importance of `features` on `es`"
     if not features: raise ArgumentError("There are no features to permute.")
-    names,t0 = list(features),time.perf_counter()
+    names = list(features)
     F = len(names)
-    specs = [(f, r) for f in range(F) for r in range(n_repeats)]
-    bar = (lambda it,total: progress(it, total=total, show=True)) if show else None
-    by = _by_rows if shard=='rows' and len(es)>=run.world else _by_jobs
-    base,scores,rowsum = by(run, run.model, es, scorer, make_job, specs, F, bs, amp, bar)
-    reps,rate = np.full(F, n_repeats),(time.perf_counter()-t0)/len(specs)     # seconds per job
-    while tol is not None or time_limit is not None:     # every rank holds every score; rank 0 decides the next round
-        imps = repeat_importances(base, scores, reps, scorer.higher_is_better)
-        add = run.decide(lambda: more_repeats(imps, tol, None if time_limit is None else time_limit-(time.perf_counter()-t0), rate))
-        if add is None: break
-        specs,t1 = [(f, r) for f in range(F) for r in range(reps[f], reps[f]+add[f])],time.perf_counter()
-        _,sc,rs = by(run, run.model, es, scorer, make_job, specs, F, bs, amp, bar)
+    reps,scores,rowsum,base = np.zeros(F, dtype=int),{},{},[]
+    job = lambda s,n: make_job(s[0], s[1], n)
+    def step(add):   # a round: `add` more repeats of each feature (the first round: `n_repeats` of each)
+        add = np.full(F, n_repeats) if add is None else add
+        specs = [(f, r) for f in range(F) for r in range(reps[f], reps[f]+add[f])]
+        b,sc,rs = run.score(es, scorer, job, specs, F, shard=shard, bs=bs, amp=amp, show=show)
+        if not base: base.append(b)
         scores.update(sc)
         for f,t in rs.items(): rowsum[f] = rowsum[f]+t if f in rowsum else t
-        reps,rate = reps+add,(time.perf_counter()-t1)/len(specs)
-    res,imps,reps = importance_frame(names, base, scores, rowsum, reps, scorer)
-    return res, base, imps, reps
+        reps[:] += add
+        return len(specs)
+    def plan(left, rate):   # every rank holds every score; this runs on rank 0
+        return more_repeats(repeat_importances(base[0], scores, reps, scorer.higher_is_better), tol, left, rate)
+    run.rounds(step, plan, tol, time_limit)
+    res,imps,reps = importance_frame(names, base[0], scores, rowsum, reps, scorer)
+    return res, base[0], imps, reps
 
 # %% ../nbs/15_importance.ipynb #93b0064c
 def resolve_groups(learn, es:EvalSet, groups, threshold):

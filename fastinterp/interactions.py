@@ -18,7 +18,8 @@ from .units import Units, units_for
 from .dependence import target_outputs
 from . import importance   # applies `feature_importance`, which picks the `top_k` features
 from .results import finish, result
-from .runner import Runner, Part, analysis, own_analysis
+from .runner import Runner, Part
+from .analyses import analysis, own_analysis
 
 # %% auto #0
 __all__ = ['MAX_INTERACTION_ROWS', 'pd_at_points', 'h_statistics']

@@ -4,69 +4,22 @@
 
 # %% ../nbs/11_runner.ipynb #7b1d0c03
 from __future__ import annotations
-import functools, warnings
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from fastcore.basics import patch
-from fastai.learner import Learner
 import numpy as np, torch
-from scipy import stats
 from torch import Tensor
-from .guard import guest, shows_progress
+from .checks import ArgumentError
+from .guard import shows_progress, new_seed, progress
 from .evalset import EvalSet
-from .distributed import (DistributedError, rank_world, is_main, block, call_scope, exchange,
-                                    shared_seed, all_sum, check_same, unwrap_model, unwrap_dl, sync_buffers)   # what analyses and the tracker reach only through here
+from .perturb import Gather
+from .engine import run_perturbed, unwrap_model
+from .scoring import Scorer, score_jobs, check_targets, check_baseline
+from .distributed import (DistributedError, rank_world, is_main, block, call_scope, exchange, shared_seed, all_sum,
+                                    check_same, sync_buffers)
 
 # %% auto #0
-__all__ = ['analyses', 'ROUND_GROWTH', 'ROUND_SAFETY', 'analysis', 'own_analysis', 'check_patches', 'Analyses', 'Part', 'combine',
-           'Runner', 't_widening', 'precision_ratio', 'next_round']
-
-# %% ../nbs/11_runner.ipynb #7b1d0c05
-analyses = {}   # name -> {class name: fastinterp's function}, whatever `Learner` holds under that name
-
-def analysis(f):
-    "Decorator for a public analysis, a method of `Learner`: one call across ranks (`call_scope`), run as a `guest` of the learner"
-    @functools.wraps(f)
-    def _f(learn, *args, **kwargs):
-        with call_scope(f.__name__), guest(learn):
-            check_patches(learn)
-            return f(learn, *args, **kwargs)
-    _f._fastinterp = True
-    cls = f.__annotations__.get('self', 'Learner')
-    analyses.setdefault(f.__name__, {})[getattr(cls, '__name__', str(cls))] = _f
-    return _f
-
-def own_analysis(learn, name:str):
-    "fastinterp's analysis `name` for `learn`'s class (e.g. `TabularLearner.explain`), or `None`"
-    fs = analyses.get(name, {})
-    return next((fs[c.__name__] for c in type(learn).__mro__ if c.__name__ in fs), None)
-
-# %% ../nbs/11_runner.ipynb #7b1d0c14
-_warned = set()
-
-def check_patches(learn):
-    "Warn (once per name) when another library replaced one of fastinterp's methods of `learn`'s class"
-    for name in list(analyses):
-        if own_analysis(learn, name) is None or name in _warned: continue
-        m = getattr(type(learn), name, None)
-        if m is None or getattr(m, '_fastinterp', False): continue
-        _warned.add(name)
-        warnings.warn(f"{type(learn).__name__}.{name} is not fastinterp's: {getattr(m, '__module__', '?')} replaced it after fastinterp "
-                      f"was imported. fastinterp's is still there as `learn.fastinterp.{name}(...)`.", UserWarning, stacklevel=4)
-
-class Analyses:
-    "`learn.fastinterp`: fastinterp's analyses of `learn`, under names no other library replaces"
-    def __init__(self, learn): self.learn = learn
-    def __getattr__(self, name):
-        f = own_analysis(self.learn, name)
-        if f is None: raise AttributeError(f"fastinterp has no analysis {name!r} for a {type(self.learn).__name__}; it has {dir(self)}")
-        return functools.partial(f, self.learn)
-    def __dir__(self): return sorted(n for n in analyses if own_analysis(self.learn, n) is not None)
-    def __repr__(self): return f"fastinterp analyses of this {type(self.learn).__name__}: {', '.join(dir(self))}"
-
-@patch(as_prop=True)
-def fastinterp(self:Learner) -> Analyses:
-    "fastinterp's analyses of this learner, e.g. `learn.fastinterp.feature_importance()`"
-    return Analyses(self)
+__all__ = ['Part', 'combine', 'Runner']
 
 # %% ../nbs/11_runner.ipynb #7b1d0c07
 @dataclass
@@ -118,6 +71,95 @@ def combine(mine:Part, n_ranks:int) -> Part:
     sums = None if not sigs else _sum(mine.sums if mine.sums is not None else _zeros(sigs[0]))
     return Part(items=[x for it,*_ in got for x in (it or [])], rows=_join_rows([r for _,r,*_ in got]), sums=sums, first=got[0][2])
 
+# %% ../nbs/11_runner.ipynb #87a0fee9
+def _row_terms(diff:torch.Tensor, job) -> torch.Tensor:
+    "Each row's share of a job's change: its own change, plus (for a `Gather`) the change its value caused where it went"
+    d = diff.double()
+    if not isinstance(job, Gather) or job.source is not None: return d
+    return d + torch.zeros_like(d).index_add_(0, job.index.to(d.device), d)
+
+def _score_here(model, es:EvalSet, scorer:Scorer, make_job, specs:list, bs:int=8192, amp=None, bar=None):
+    "The jobs `specs` on every row of `es`, here: the baseline, {spec: score}, {group: per-row terms summed over its jobs}"
+    n,scores,rowsum,live = len(es),{},{},{}
+    def _jobs():
+        for k,s in enumerate(specs):
+            live[k] = make_job(s, n)
+            yield live[k]
+    it = score_jobs(model, es, scorer, _jobs(), bs=bs, amp=amp)
+    _,base,_ = next(it)
+    for k,score,diff in (bar(it) if bar is not None else it):
+        f,job = specs[k][0],live.pop(k)
+        scores[specs[k]] = score
+        if diff is not None:
+            t = _row_terms(diff, job)
+            rowsum[f] = t if f not in rowsum else rowsum[f]+t
+    return base, scores, rowsum
+
+def _job_rows(job, lo:int, hi:int, xs):
+    "A job made over all rows, as the `Gather` that rows `lo:hi` see"
+    if not isinstance(job, Gather) or job.source is not None:
+        raise ArgumentError(f"shard='rows' needs jobs that move rows within the set (a Permute), got {job!r}; use shard='jobs'.")
+    return Gather(job.locs, job.index[lo:hi], xs)
+
+def _by_jobs(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
+    "(baseline, {spec: score}, {group: per-row terms}): the jobs shared out"
+    def _share(share):
+        base,scores,rowsum = _score_here(model, es, scorer, make_job, share, bs=bs, amp=amp, bar=bar and (lambda it: bar(it, len(share))))
+        terms = None
+        if scorer.per_row:
+            terms = torch.zeros(F, len(es), dtype=torch.float64, device=es.device)
+            for f,t in rowsum.items(): terms[f] = t
+        return Part(items=[scores[s] for s in share], sums=terms, first=base)
+    p = run.jobs(_share, specs)
+    return p.first, dict(zip(specs, p.items)), ({} if p.sums is None else {f: p.sums[f].to(es.device) for f in range(F)})
+
+def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
+    "(baseline, {spec: score}, {group: per-row terms}): the rows shared out"
+    n = len(es)
+    keep = lambda lo: scorer.out_fn(es.ys, lo)   # rows lo+a:lo+b of the whole set, scaled by its weight
+    def _jobs(lo, hi, live):
+        for k,s in enumerate(specs):
+            live[k] = make_job(s, n)
+            yield _job_rows(live[k], lo, hi, es.xs)
+    def _base(lo, hi):
+        loc = es.slice(lo, hi)
+        out = next(run_perturbed(model, loc.xs, [None], keep(lo), bs=bs, amp=amp))[1]
+        return Part(sums=float(out.double().sum())) if scorer.per_row else Part(rows={'p': out})
+    check_targets(es.ys)
+    b = run.rows(_base, n)
+    base = b.sums/n if scorer.per_row else scorer.reduce(b.rows['p'], es.ys)
+    check_baseline(scorer, base)
+    if scorer.per_row:
+        def _part(lo, hi):
+            loc,live = es.slice(lo, hi),{}
+            sums,terms = torch.zeros(len(specs)+1, dtype=torch.float64),torch.zeros(F, n, dtype=torch.float64, device=es.device)
+            def _all():
+                yield None
+                yield from _jobs(lo, hi, live)
+            it = run_perturbed(model, loc.xs, _all(), keep(lo), bs=bs, amp=amp)
+            base_rows = None
+            for k,out in (bar(it, len(specs)+1) if bar else it):
+                sums[k] = out.double().sum().item()
+                if k==0: base_rows = out; continue
+                job,f = live.pop(k-1),specs[k-1][0]
+                d = (out-base_rows).double()
+                terms[f, lo:hi] += d
+                terms[f].index_add_(0, job.index[lo:hi].to(d.device), d)    # the change each row's value caused where it went
+            return Part(sums={'loss': sums, 'terms': terms})
+        s = run.rows(_part, n).sums
+        loss = (s['loss']/n).tolist()
+        return loss[0], {sp: loss[k+1] for k,sp in enumerate(specs)}, {f: s['terms'][f].to(es.device) for f in range(F)}
+    scores,per = {},max(1, (1<<26)//max(1, b.rows['p'][:1].numel()*b.rows['p'].element_size()*n))   # jobs per round: ~64 MB of predictions
+    for c in range(0, len(specs), per):
+        chunk = specs[c:c+per]
+        def _preds(lo, hi):
+            loc = es.slice(lo, hi)
+            jobs = [_job_rows(make_job(f, r, n), lo, hi, es.xs) for f,r in chunk]
+            return Part(rows={f'p{k}': out for k,out in run_perturbed(model, loc.xs, jobs, keep(lo), bs=bs, amp=amp)})
+        p = run.rows(_preds, n)
+        for k,sp in enumerate(chunk): scores[sp] = scorer.reduce(p.rows[f'p{k}'], es.ys)
+    return base, scores, {}
+
 # %% ../nbs/11_runner.ipynb #7b1d0c09
 class Runner:
     "Runs an analysis's pieces of work: here, or shared across the ranks of `torch.distributed`"
@@ -126,12 +168,22 @@ class Runner:
                  seed:int=None,    # The analysis's seed; `None` draws one (rank 0's, under torch.distributed)
                  what:str=None,    # The analysis, for messages; defaults to the name of the `call_scope`
                  model=None,       # The model to run, when there is no learner
+                 here:bool=False,  # Run everything in this process, whatever torch.distributed says (no messages)
                 ):
         self.learn,self.what = learn,what
         model = getattr(learn, 'model', None) if model is None else model
         self.model = None if model is None else unwrap_model(model)
-        self.rank,self.world = rank_world()
-        self.seed = shared_seed(seed, what)
+        self.rank,self.world = (0, 1) if here else rank_world()
+        self.seed = (new_seed() if seed is None else seed) if here else shared_seed(seed, what)
+
+    @staticmethod
+    def call(what:str):
+        "Context manager: one analysis call, numbered alike on every rank; an error on any rank raises on all of them"
+        return call_scope(what)
+
+    def sync_buffers(self):
+        "Rank 0's buffers (BatchNorm statistics) on every rank, when the learner's model is a `DistributedDataParallel` that syncs them"
+        if self.learn is not None: sync_buffers(self.learn.model)
 
     @property
     def split(self) -> bool:
@@ -166,35 +218,36 @@ class Runner:
         if not self.split: return fn()
         return exchange(fn() if self.rank==0 else None)[0]
 
-# %% ../nbs/11_runner.ipynb #7b1d0c21
-_Z95 = 1.959963984540054      # the normal 97.5% quantile
-ROUND_GROWTH,ROUND_SAFETY = 4,1.2   # a round at most quadruples a unit's work, aiming at 1.2x what its se says it needs
+    def rounds(self,
+               step,                  # `step(add)` runs a round and returns the work it did (`add=None`: the first round)
+               plan,                  # `plan(left, rate)` -> the next round's `add`, or `None` to stop; run on rank 0
+               tol:float=None,        # With `tol` or `time_limit`, rounds go on as long as `plan` asks for more
+               time_limit:float=None, # Seconds after which no round starts
+              ) -> int:               # How many rounds ran
+        "Run the first round, then more as long as rank 0's `plan` asks for more work, starting none after `time_limit` seconds"
+        t0 = time.perf_counter()
+        work,n = step(None),1
+        rate = (time.perf_counter()-t0)/max(1., float(work))     # seconds per unit of work
+        while tol is not None or time_limit is not None:
+            add = self.decide(lambda: plan(None if time_limit is None else time_limit-(time.perf_counter()-t0), rate))
+            if add is None: break
+            t1 = time.perf_counter()
+            work,n = step(add),n+1
+            rate = (time.perf_counter()-t1)/max(1., float(work))
+        return n
 
-def t_widening(df) -> np.ndarray:
-    "How much wider than +-1.96 se a 95% interval is when the se has `df` degrees of freedom: t(0.975, df)/1.96"
-    return stats.t.ppf(0.975, df)/_Z95
-
-def precision_ratio(se, scale, tol:float=None) -> np.ndarray:
-    "Each unit's standard error over its target, `tol` x `scale` (over `scale` without `tol`); 0 where the se is 0 (or NaN)"
-    with np.errstate(divide='ignore', invalid='ignore'):
-        r = se/(scale if tol is None else tol*scale)
-    return np.where(se>0, r, 0.)
-
-def next_round(ratio:np.ndarray,          # Each unit's `precision_ratio`
-               done:np.ndarray,           # The work (repeats, walks) each unit has had
-               most:int,                  # No unit gets more work than this in all
-               tol:float=None,            # Add work only where `ratio` > 1; `None`: everywhere (a `time_limit` alone)
-               left:float=None,           # Seconds left; `None`: no limit
-               seconds_per_unit=None,     # What one more unit of work costs, for each unit or for all (with `left`)
-               step:int=1,                # Work comes in multiples of this
-              ) -> np.ndarray|None:       # Work to add to each unit; `None`: stop
-    "The next round's work for each unit: where its target is not met, least precise first within the time left"
-    if left is not None and left<=0: return None
-    need = (ratio>1 if tol is not None else np.ones(len(ratio), bool)) & (done<most)
-    grow = (np.full(len(ratio), float(ROUND_GROWTH)) if tol is None
-            else np.minimum(np.nan_to_num(ratio, posinf=ROUND_GROWTH)**2*ROUND_SAFETY, ROUND_GROWTH))
-    add = np.where(need, np.clip(np.ceil(done*(grow-1)/step)*step, step, most-done), 0).astype(int)
-    if left is not None and seconds_per_unit is not None:
-        order = np.argsort(-ratio, kind='stable')                  # the least precise first
-        add[order[np.cumsum((add*seconds_per_unit)[order]) > left]] = 0
-    return add if add.any() else None
+    def score(self,
+              es:EvalSet,         # The evaluation rows (every rank holds all of them)
+              scorer:Scorer,      # What "worse" means
+              make_job,           # `make_job(spec, n)` -> the perturbation of job `spec` over all `n` rows
+              specs:list,         # The jobs' keys; `spec[0]` is the group (an int) whose per-row terms the job adds to
+              n_groups:int,       # How many groups
+              shard:str='jobs',   # What a share of the work is: a block of 'jobs', or of 'rows' (when every rank gets one)
+              bs:int=8192,        # Rows per forward pass
+              amp=None,           # Autocast dtype (see `autocast_dtype`)
+              show:bool=False,    # Show a progress bar (on rank 0)
+             ) -> tuple[float, dict, dict]: # the unperturbed score, {spec: score}, {group: per-row terms} (terms for a per-row score only)
+        "Score every job of `specs` on the rows of `es`: here, or shared across the ranks by jobs or by rows"
+        by = _by_rows if shard=='rows' and len(es)>=self.world else _by_jobs
+        bar = (lambda it,total: progress(it, total=total, show=True)) if self.show(show) else None
+        return by(self, self.model, es, scorer, make_job, specs, n_groups, bs, amp, bar)

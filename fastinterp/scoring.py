@@ -139,6 +139,11 @@ class Scorer:
                                 "it compares predicted classes with them, so no permutation can change it. Pass a regression metric "
                                 "(e.g. rmse, mae or R2Score()), or metric=None for the learner's loss.")
         if self.per_row: self._check_rows(model, es, bs, amp)
+        elif self.is_loss:
+            warnings.warn(f"The loss {self.name} has no per-row form (no reduction= argument that gives one value per row): fastinterp "
+                          "scores the whole evaluation set as one batch, as the loss computes it, so the 95% interval over rows "
+                          "(ci_low, ci_high) is NaN. For intervals, give the loss a reduction='none' option, or pass metric=.",
+                          UserWarning, stacklevel=3)
     def _check_rows(self, model, es, bs, amp):
         "Fall back to scoring the whole set at once (with a warning) when the loss's per-row values don't give its batch value"
         self.row_scale(es.ys)                                    # all rows weighted 0: a `DataError`

@@ -4,14 +4,15 @@
 
 # %% ../nbs/21_shapley.ipynb #81aef337
 from __future__ import annotations
-import math, time
+import math
 import numpy as np, torch
 from torch import Tensor
 from .checks import ArgumentError, DataError, check_args, stop_rule, time_limit_rule
 from .guard import eval_mode, generator, derived_seed, progress
 from .engine import TabularNet, autocast_context, shortcut_enabled
 from .outputs import output_fn
-from .runner import Part, t_widening, precision_ratio, next_round
+from .runner import Runner, Part
+from .stats import t_widening, precision_ratio, next_round
 
 # %% auto #0
 __all__ = ['DEFAULT_WALKS', 'EXACT_MAX_FEATURES', 'ENUMERATE_MAX_FEATURES', 'tol_rule', 'exact_shapley', 'shapley_values']
@@ -281,11 +282,6 @@ def _walk_sums(gm, r0:int, r1:int, P:list, stratified:bool, g:torch.Generator) -
 # %% ../nbs/21_shapley.ipynb #55ef3228
 tol_rule = stop_rule("the largest se, as a fraction of each row's mean |f(x) - f(b)|; e.g. tol=0.01")
 
-class _Here:
-    "All rows in this process: what a `Runner` does without torch.distributed"
-    def rows(self, fn, n:int, align:int=1): return fn(0, n)
-    def decide(self, fn): return fn()
-
 def _widened(S, V, Q, walks, B:int) -> np.ndarray:
     "The standard errors `[rows, F]`: sqrt(V)/(B walks), widened by t(df)/1.96 for the Satterthwaite degrees of freedom df = V^2/Q of V"
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -315,11 +311,10 @@ def shapley_values(model:torch.nn.Module,      # The model
                    amp:torch.dtype=None,        # Autocast dtype for mixed-precision models on CUDA (`engine.autocast_dtype`)
                    shortcut:bool=None,          # Use the `TabularModel` fast path; `None`: as set by `engine.shortcuts()`
                    show:bool=False,             # Show a progress bar over blocks of rows
-                   first_block:int=0,           # Index of `xs`'s first 64-row block in a larger set (a rank's share of the rows)
                    tol:float=None,              # Add walks, in rounds, to rows whose largest se is above `tol` x their mean |f(x) - f(b)|
                    time_limit:float=None,       # Seconds after which no round starts; alone: a budget, spent on the rows with the largest se
                    stratified:bool=True,        # Draw 8 or more walks (a multiple of 4) in stratified quartets; `False`: antithetic pairs only
-                   run=None,                    # A `Runner` sharing the rows across ranks, rounds decided on rank 0; `None`: all here
+                   run:Runner=None,             # A `Runner` sharing the rows across ranks, rounds decided on rank 0; `None`: all here
                   ) -> dict:                    # features, contributions, se [N, F]; base, prediction, walks, met [N] (numpy)
     "Interventional Shapley values of output `target` of `model` for each row of `xs`, averaged over the `background` rows, with standard errors"
     F = len(features)
@@ -327,7 +322,7 @@ def shapley_values(model:torch.nn.Module,      # The model
     stop = tol is not None or time_limit is not None
     if exact and stop: raise ArgumentError("tol= and time_limit= stop the sampling when it is precise enough, but exact=True enumerates every "
                                            "coalition (no sampling error): drop them, or pass exact=False to sample.")
-    runner = _Here() if run is None else run
+    runner = Runner(model=model, seed=seed, here=True) if run is None else run
     xs,background,n = tuple(xs),tuple(background),len(xs[0])
     tg = None if target is None else torch.as_tensor(target)
     def _game(lo, hi):
@@ -344,7 +339,7 @@ def shapley_values(model:torch.nn.Module,      # The model
     if P<1: raise ArgumentError(f"n_samples must be a positive int, got {n_samples!r}")
     if stop and P<4: raise ArgumentError(f"tol= and time_limit= need a standard error after the first round, which takes at least 4 walks per "
                                          f"pair (two antithetic pairs); got n_samples={P}: pass n_samples>=4, or leave it at its default.")
-    games,B,t0 = {},len(background[0]),time.perf_counter()
+    games,B = {},len(background[0])
     def _part(lo, hi, walks, rnd):
         with eval_mode(model), torch.inference_mode():
             if (lo,hi) not in games: games[lo,hi] = _game(lo, hi)
@@ -354,7 +349,7 @@ def shapley_values(model:torch.nn.Module,      # The model
             for blk,r0 in enumerate(progress(range(0, hi-lo, ROW_BLOCK), show=show and rnd==0 and hi-lo>ROW_BLOCK)):
                 r1 = min(hi-lo, r0+ROW_BLOCK); w = walks[lo+r0:lo+r1]
                 if not w.any(): continue
-                keys = (seed, first_block+lo//ROW_BLOCK+blk) + ((rnd,) if rnd else ())
+                keys = (seed, lo//ROW_BLOCK+blk) + ((rnd,) if rnd else ())
                 s,v,q,c = _walk_sums(gm, r0, r1, w.tolist(), stratified, generator(derived_seed(*keys)))
                 S[r0:r1],V[r0:r1],Q[r0:r1],cost[r0:r1] = s.cpu(),v.cpu(),q.cpu(),c.cpu()
             rows = dict(S=S.numpy(), V=V.numpy(), Q=Q.numpy())
@@ -362,19 +357,21 @@ def shapley_values(model:torch.nn.Module,      # The model
                 span = (gm.fx[:,None]-gm.fb[:, gm.t].T).abs().mean(1)          # each row's mean |f(x) - f(b)|
                 rows.update(base=gm.base.cpu().numpy(), prediction=gm.fx.cpu().numpy(), span=span.cpu().numpy(), cost=cost.numpy())
             return Part(rows=rows)
-    walks = np.full(n, P)
-    r = runner.rows(lambda lo,hi: _part(lo, hi, walks, 0), n, align=ROW_BLOCK).rows
-    S,V,Q,cost,span = r['S'],r['V'],r['Q'],r['cost'],r['span']
-    rnd,rate = 1,(time.perf_counter()-t0)/max(1., float((walks*cost).sum()))    # seconds per state, from the first round
-    while stop:
-        ratio = _need(_widened(S, V, Q, walks, B), span, tol)
-        add = runner.decide(lambda: _plan(ratio, walks, cost, tol, None if time_limit is None else time_limit-(time.perf_counter()-t0), rate))
-        if add is None: break
-        t1 = time.perf_counter()
-        p = runner.rows(lambda lo,hi: _part(lo, hi, add, rnd), n, align=ROW_BLOCK).rows
-        S,V,Q,walks,rnd = S+p['S'],V+p['V'],Q+p['Q'],walks+add,rnd+1
-        rate = (time.perf_counter()-t1)/max(1., float((add*cost).sum()))
+    walks,sums,first = np.full(n, P),{},{}
+    def step(add):   # a round of walks: `add` more per pair of each row (the first round: P of each)
+        k = sums.get('rnd', 0)            # the round's number keys its walks' seeds
+        p = runner.rows(lambda lo,hi: _part(lo, hi, walks if add is None else add, k), n, align=ROW_BLOCK).rows
+        if add is None:
+            first.update(p); sums.update(S=p['S'], V=p['V'], Q=p['Q'], walks=walks, rnd=1)
+            return float((walks*p['cost']).sum())
+        sums.update(S=sums['S']+p['S'], V=sums['V']+p['V'], Q=sums['Q']+p['Q'], walks=sums['walks']+add, rnd=k+1)
+        return float((add*first['cost']).sum())
+    def plan(left, rate):   # every rank holds every row's sums; this runs on rank 0
+        ratio = _need(_widened(sums['S'], sums['V'], sums['Q'], sums['walks'], B), first['span'], tol)
+        return _plan(ratio, sums['walks'], first['cost'], tol, left, rate)
+    runner.rounds(step, plan, tol, time_limit)
+    S,V,Q,walks,rnd = sums['S'],sums['V'],sums['Q'],sums['walks'],sums['rnd']
     se = _widened(S, V, Q, walks, B)
-    met = None if tol is None else _need(se, span, tol)<=1
-    return dict(features=list(features), contributions=S/(B*walks)[:,None], se=se, base=r['base'], prediction=r['prediction'],
+    met = None if tol is None else _need(se, first['span'], tol)<=1
+    return dict(features=list(features), contributions=S/(B*walks)[:,None], se=se, base=first['base'], prediction=first['prediction'],
                 walks=walks, met=met, rounds=rnd)

@@ -79,7 +79,7 @@ def tracker_run(out, r):
     from fastai.callback.core import Callback, CancelValidException
     from torch.nn.parallel import DistributedDataParallel as DDP
     from fastinterp.all import ImportanceTracker
-    from fastinterp.distributed import unwrap_model
+    from fastinterp.engine import unwrap_model
 
     class DDPWrap(Callback):
         "What fastai's DistributedTrainer does to the model, minus its CUDA-only parts"

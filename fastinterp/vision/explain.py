@@ -16,7 +16,7 @@ from ..evalset import plain
 from ..engine import autocast_dtype, first_output
 from ..outputs import activation, output_fn, row_targets, classes, output_names
 from ..results import Result, finish
-from ..runner import analysis
+from ..analyses import analysis
 from ..explain import explain_tensor_rows
 from .inputs import image_type, image_input, series_input, decode_images, baseline_tensor, baseline_name
 from .layers import MIN_SIZE, find_layer, resolve_layer
