@@ -635,7 +635,7 @@ def test_table_keeps_its_columns_after_tracking_stops(tmp_path, monkeypatch):
 def test_dl_not_exported_is_said_not_replaced(tmp_path):
     "After load_learner a tracker given dl= warns and sits the fit out, instead of tracking the validation set into its history"
     rows = synth_df(300, seed=1)
-    learn = tiny(path=tmp_path, n=2000)                       # 500 validation rows
+    learn = tiny(path=tmp_path, n=1000)                       # 250 validation rows
     learn.add_cb(ImportanceTracker(dl=rows, budget=None))
     quiet_fit(learn, 1)
     learn.export(tmp_path / 'export.pkl')
@@ -657,7 +657,7 @@ def test_dl_not_exported_is_said_not_replaced(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         quiet_fit(learn2, 1)
-    fct.test_eq(tr.history.groupby('epoch').n_rows.first().to_dict(), {0: 300, 1: 300, 2: 500})
+    fct.test_eq(tr.history.groupby('epoch').n_rows.first().to_dict(), {0: 300, 1: 300, 2: 250})
 
 
 def test_drift_with_missing_features():
@@ -747,7 +747,7 @@ def test_last_epoch_run_is_tracked_with_early_stopping_and_save_model(tmp_path):
 
 def test_last_epoch_of_each_fit_in_fine_tune():
     "fine_tune is two fits, each stopped early on an epoch the budget skipped: the last epoch of each is in the history"
-    learn = tiny(n=2000)
+    learn = tiny(n=1000)
     tr = ImportanceTracker(budget=1e-4, allowance=0., max_samples=200, min_rows=200)
     with learn.no_bar(), learn.no_logging():
         learn.fine_tune(4, 1e-2, freeze_epochs=1, cbs=[tr, EarlyStoppingCallback(min_delta=100, patience=1)])
