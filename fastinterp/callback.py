@@ -70,16 +70,19 @@ class CsvLog:
 
     def read_checked(self, features=None) -> pd.DataFrame:
         "The rows of the log on disk, checked (and its last line repaired if it was cut off)"
-        text = self.path.read_text()
+        try: text = self.path.read_text(encoding='utf-8')
+        except UnicodeDecodeError as e:
+            self._refuse(f"is not UTF-8 text, as the tracker writes its logs (byte {e.object[e.start:e.start+1]!r} "
+                         f"at offset {e.start})")
         header = text.split('\n', 1)[0].split(',')
         if header not in (HISTORY_COLUMNS, _LOG_V1): self._refuse(f"has columns {header}, not an ImportanceTracker log")
         if not text.endswith('\n'):                 # the last line was cut off mid-write: drop it
             cut = text.rfind('\n')+1
-            self.path.write_text(text[:cut])
+            self.path.write_text(text[:cut], encoding='utf-8')
             warn(f"ImportanceTracker: the last line of {self.path} was cut off (a crash while it was written?); it was dropped "
                  f"({text[cut:][:60]!r}) and the log is continued from the line before.")
             text = text[:cut]
-        try: df = pd.read_csv(self.path, dtype={'feature': str})
+        try: df = pd.read_csv(self.path, dtype={'feature': str}, encoding='utf-8')
         except Exception as e: self._refuse(f"can't be read as a CSV ({type(e).__name__}: {str(e).splitlines()[0]})")
         lines = text.split('\n')
         for c in ('fit', 'epoch', 'rank', 'n_rows', 'seed', 'importance', 'baseline'):
@@ -107,7 +110,7 @@ class CsvLog:
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             if not rewrite and p.exists() and p.stat().st_size>0: return self.read_checked(features)
-            with open(p, 'w') as f:
+            with open(p, 'w', encoding='utf-8') as f:
                 f.write(','.join(HISTORY_COLUMNS)+'\n')
                 if history is not None and len(history): history.to_csv(f, header=False, index=False)
         except OSError as e:
@@ -119,7 +122,7 @@ class CsvLog:
         "Append `rows`; on failure, warn once and keep going"
         if not self.ok: return
         try:
-            with open(self.path, 'a') as f: rows.to_csv(f, header=False, index=False)
+            with open(self.path, 'a', encoding='utf-8') as f: rows.to_csv(f, header=False, index=False)
         except OSError as e:
             self.ok = False
             warn(f"ImportanceTracker could not write to {self.path} ({type(e).__name__}: {e}); training goes on, and the "
@@ -203,12 +206,20 @@ def _fname_rule(v, name):
 # %% ../nbs/34_tracker.ipynb #fc07d2a8
 _FI = analyses['feature_importance']['Learner']   # fastinterp's own, whatever `Learner` holds under that name
 _SETUP_ARGS = {'metric','higher_is_better','max_samples','names','groups','threshold','patch_size','max_tokens'}
+_BUDGET = "budget= / allowance= (the share of an epoch's time, and the seconds, tracking may take)"
+_AS_DL = "pass the data as dl= (a DataLoader, or a DataFrame with targets)"
+_NOT_HERE = {   # arguments of `feature_importance` that mean nothing to the tracker: why, and what to pass instead
+    'tol': "its repeats follow its time budget, not a precision target; pass n_repeats= (shuffles per feature and epoch) "
+           f"and {_BUDGET}",
+    'time_limit': f"its time per epoch is its budget; pass {_BUDGET}",
+    'details': "its result is `history`; for a `Result`, call learn.feature_importance(details=True) after the fit",
+    'X': _AS_DL, 'y': _AS_DL, 'feature_names': "pass names="}
 
-@delegates(_FI, but=['details', 'bs', 'shard'])
+@delegates(_FI, but=['details', 'bs', 'shard', *_NOT_HERE])
 class ImportanceTracker(Callback):
     "Permutation importance of every feature after each epoch, in fastai's epoch table, `history` and `fname`"
     order,remove_on_fetch = 55,True
-    _stateattrs = ('_es','_train_es','_st','_order','eval_dl','_sigint','_log')   # data: never pickled by `learn.export()`
+    _stateattrs = ('_es','_train_es','_st','_order','_eval_dl','_sigint','_log')   # data: never pickled by `learn.export()`
     @check_args(every=int_rule(hint='track one epoch in `every`'), append=flag, epoch_table=flag, with_train=flag, fname=_fname_rule,
                 budget=real_rule(0, 1, low_open=True, optional=True, hint='a fraction of training time, e.g. 0.05'),
                 allowance=real_rule(0, 3600, hint='seconds an epoch may take'), show_top=int_rule(optional=True, hint='features to print'),
@@ -233,6 +244,7 @@ class ImportanceTracker(Callback):
     ):
         super().__init__()
         self._init_state()    # `Callback.__init__` doesn't call `Stateful`'s
+        for k in kwargs.keys() & _NOT_HERE.keys(): raise ArgumentError(f"ImportanceTracker doesn't take {k}=: {_NOT_HERE[k]}.")
         kw = validate_args(_FI, n_repeats=n_repeats, max_samples=max_samples, seed=seed, bs=bs, **kwargs)
         self._drawn_seed = kw['seed'] is None   # drawn here, so under torch.distributed rank 0's is used
         if kw['seed'] is None: kw['seed'] = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
@@ -245,8 +257,17 @@ class ImportanceTracker(Callback):
     def _init_state(self):
         super()._init_state()
         # set directly: `Callback.__setattr__` consults the learner, which may be half-unpickled here
-        self.__dict__.update(_es=None, _train_es=None, _st=None, _n_rep=1, _bs=None, _order=None, eval_dl=None, _sigint=None, _log=None,
-                             _active=False, _in_epoch=False, _names=None, _cols=[], _seconds_per_row=None)
+        self.__dict__.update(_es=None, _train_es=None, _st=None, _n_rep=1, _bs=None, _order=None, _eval_dl=None, _sigint=None,
+                             _log=None, _active=False, _in_epoch=False, _fitting=False, _last_run=None, _names=None, _cols=[],
+                             _seconds_per_row=None)
+
+    @property
+    def eval_dl(self):
+        "The data passed as `dl` (`None`: the validation set); not exported: set it again after `load_learner`"
+        return self._eval_dl
+    @eval_dl.setter
+    def eval_dl(self, dl):
+        self._eval_dl,self._dl_given = dl,dl is not None   # the flag is exported, the data never
 
     def reset(self):
         "Forget the history; the next fit starts at epoch 0 and rewrites the CSV"
@@ -271,12 +292,17 @@ class ImportanceTracker(Callback):
     # --- the start of a fit -------------------------------------------------------------------------------------------
     def before_fit(self):
         "Switch on for real fits; read and check the data, the metric, the features and the CSV before anything trains"
-        lock = getattr(self.learn, 'lock', None)
-        self.run = (not hasattr(self.learn, 'lr_finder') and not hasattr(self, 'gather_preds')
-                    and not (lock is not None and lock.locked()))   # `validate`/`get_preds` hold the lock
+        self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self, 'gather_preds') and not self._locked()
+        self._fitting = False                 # until this fit is set up (a fit interrupted by an exception left it on)
         if not self.run: return
         self._release()                       # anything a fit interrupted by an exception left behind
         if not self.append: self.reset()
+        if self.eval_dl is None and self.__dict__.get('_dl_given'):   # `load_learner` of a tracker given dl=
+            warn("ImportanceTracker: the data it was given as dl= was not exported with the learner (data is never pickled), "
+                 "and tracking the validation set instead would mix other rows into its history; it stays idle during this fit. "
+                 "Pass the data again with `learn.importance_tracker.eval_dl = dl` (what dl= takes), or set it to None to track "
+                 "the validation set.")
+            self.run = False; return
         if self.eval_dl is None:              # no validation set: nothing to track, but nothing wrong with the fit either
             try: eval_dl(self.learn)
             except DataError as e:
@@ -292,6 +318,7 @@ class ImportanceTracker(Callback):
         self.budget.start(self._seconds_per_row)
         self.score_name,self.higher,self._active = self._st.scorer.name,self._st.scorer.higher_is_better,True
         self._add_columns()
+        self._fitting,self._last_run = True,None
         self._watch_interrupt()
 
     def _setup(self):
@@ -310,12 +337,22 @@ class ImportanceTracker(Callback):
         self._n_rep = self.fi_kwargs['n_repeats'] if self._st.repeats else 1
         self._bs = rows_per_pass(self._es, self.fi_kwargs['bs'])
         self._names = list(self._st.features)
+        self._check_same_features()
         run.check(self._es, self._st.features, n_repeats=self._n_rep, score=self._st.scorer.name)
         old = run.decide(self._open_csv)                   # only rank 0 writes the log; a log it continues, on every rank
         if old is not None:
             self._records,self._history = [old],None
             self._n_fit,self._next_epoch = int(old['fit'].max()),int(old['epoch'].max())+1
         self._seconds_per_row = self._price()
+
+    def _check_same_features(self):
+        "A history holds one set of features: a fit whose features differ (another learner, other groups) is refused"
+        if not self._records: return
+        had = list(dict.fromkeys(pd.concat([r['feature'] for r in self._records])))
+        if set(had)==set(self._names): return
+        raise ArgumentError(f"ImportanceTracker: this fit's features ({self._names[:6]}) are not those of the tracker's history "
+                            f"({had[:6]}), which can't be compared epoch to epoch. Call tracker.reset() (or pass append=False) to "
+                            "start a new history, or use a new ImportanceTracker.")
 
     def _open_csv(self):
         "Create or check the CSV now, so that a bad path or log fails before training; the rows of a log that is continued"
@@ -379,7 +416,12 @@ class ImportanceTracker(Callback):
         self._sigint = None
 
     def after_fit(self):
-        "Release the cached rows"
+        "Track the last epoch that ran if it was not (an early stop), before `SaveModelCallback` reloads weights; release the rows"
+        self._fitting = False
+        last = self._last_run
+        if self._active and last is not None and not last['tracked'] and last['train_iter']==self.learn.train_iter:
+            self._track_epoch(last['e'], last['epoch_seconds'], first=False, last=True,
+                              why='the last epoch run, tracked when the fit ended')
         self._release()
 
     def __setattr__(self, name, value):
@@ -388,42 +430,54 @@ class ImportanceTracker(Callback):
         super().__setattr__(name, value)
 
     # --- each epoch ---------------------------------------------------------------------------------------------------
-    def before_epoch(self): self._in_epoch,self._t0 = self._active,time.perf_counter()
+    def _locked(self):
+        "`validate`/`get_preds` hold the learner's lock (and send `before_epoch`, and `tta` `before_fit`)"
+        lock = getattr(self.learn, 'lock', None)
+        return lock is not None and lock.locked()
+    def before_epoch(self): self._in_epoch,self._t0 = self._fitting and not self._locked(),time.perf_counter()
     def after_cancel_epoch(self): self._in_epoch = False     # e.g. epochs skipped by `fit(start_epoch=...)`
     def after_epoch(self): self._in_epoch = False
 
     def _due(self, e): return e%self.every==0 or e==self.learn.n_epoch-1
 
     def after_validate(self):
-        "After the epoch's validation: track it if it is due and the budget allows; its cells go into the epoch table"
+        "After the epoch's validation: track it if due and the budget allows; its cells (empty if not) go into the epoch table"
         if not self._in_epoch: return                  # `validate()`, `get_preds()`, or a fit the tracker sits out
         self._in_epoch = False
         e,now = self.learn.epoch,time.perf_counter()
         ep_s = now-getattr(self, '_t0', now)
-        epoch = self._epoch0+e
-        self._next_epoch = epoch+1
-        self.budget.earn(ep_s)
-        cells = [Cell() for _ in self._cols]
-        if self._due(e):
-            try:
-                with call_scope('ImportanceTracker'):
-                    run = Runner(self.learn, self.fi_kwargs['seed'], what='ImportanceTracker')
-                    first = self._n_fit==0 and e==0
-                    rows,why = run.decide(lambda: self.budget.plan(len(self._es), first, e==self.learn.n_epoch-1))
-                    if rows==0: self._budget_rows.append((self._n_fit, epoch, ep_s, False, 0, 0., why))
-                    else:
-                        start = time.perf_counter()
-                        res = self._track(run, epoch, rows)
-                        cells = epoch_cells(res, self._prev(epoch), self.with_train)[:len(self._cols)]
-                        self._log_epoch(run, res, epoch)
-                        took = time.perf_counter()-start      # everything the epoch's tracking cost, logging included
-                        self.budget.spend(took, rows)
-                        self.seconds[epoch] = took
-                        self._budget_rows.append((self._n_fit, epoch, ep_s, True, rows, took, why))
-            except Exception as ex:
-                warn(f"ImportanceTracker stopped tracking this fit at epoch {epoch}: {type(ex).__name__}: {str(ex).rstrip('.')}. Training goes on.")
-                self._release()
+        self._next_epoch = self._epoch0+e+1
+        cells = [Cell() for _ in self._cols]           # also after tracking stopped: the columns stay to the end of the fit
+        if self._active:
+            self.budget.earn(ep_s)
+            self._last_run = dict(e=e, epoch_seconds=ep_s, train_iter=self.learn.train_iter, tracked=False)
+            if self._due(e):
+                cells = self._track_epoch(e, ep_s, first=self._n_fit==0 and e==0, last=e==self.learn.n_epoch-1) or cells
         if self._cols and hasattr(getattr(self.learn, 'recorder', None), 'log'): self.learn.recorder.log += cells
+
+    def _track_epoch(self, e:int, ep_s:float, first:bool, last:bool, why:str='') -> list[Cell]|None:
+        "Track epoch `e` of this fit on the rows the budget allows, and log it; its table cells, or `None` if skipped or failed"
+        epoch = self._epoch0+e
+        try:
+            with call_scope('ImportanceTracker'):
+                run = Runner(self.learn, self.fi_kwargs['seed'], what='ImportanceTracker')
+                rows,plan = run.decide(lambda: self.budget.plan(len(self._es), first, last))
+                why = '; '.join(w for w in (why, plan) if w)
+                if rows==0: self._budget_rows.append((self._n_fit, epoch, ep_s, False, 0, 0., why)); return None
+                start = time.perf_counter()
+                res = self._track(run, epoch, rows)
+                cells = epoch_cells(res, self._prev(epoch), self.with_train)[:len(self._cols)]
+                self._log_epoch(run, res, epoch)
+                took = time.perf_counter()-start      # everything the epoch's tracking cost, logging included
+                self.budget.spend(took, rows)
+                self.seconds[epoch] = took
+                self._budget_rows[:] = [r for r in self._budget_rows if r[:2]!=(self._n_fit, epoch)]   # a skip, tracked at the end
+                self._budget_rows.append((self._n_fit, epoch, ep_s, True, rows, took, why))
+                self._last_run['tracked'] = True
+                return cells
+        except Exception as ex:
+            warn(f"ImportanceTracker stopped tracking this fit at epoch {epoch}: {type(ex).__name__}: {str(ex).rstrip('.')}. Training goes on.")
+            self._release()
 
     def _prev(self, epoch) -> pd.DataFrame|None:
         "The previous tracked epoch's rows of the history"

@@ -32,20 +32,21 @@ def check_history(history, fn:str='This function') -> pd.DataFrame:
 
 def has_train(history) -> bool: return 'train_importance' in history and history['train_importance'].notna().any()
 
-def _settled(ranks:np.ndarray, epochs):
-    "First epoch from which `ranks` (over `epochs`) stays at its last value"
-    same = ranks==ranks[-1]
-    k = len(same)
-    while k>0 and same[k-1]: k -= 1
+def _holds_from(ok:np.ndarray, known:np.ndarray, epochs):
+    "First of `epochs` from which `ok` holds at every epoch with a value (`known`); None if not so at the last"
+    if not (known[-1] and ok[-1]): return None
+    k = len(ok)
+    while k>0 and (ok[k-1] or not known[k-1]): k -= 1
+    while not known[k]: k += 1           # the first epoch with a value
     return epochs[k]
+
+def _settled(ranks:np.ndarray, epochs):
+    "First epoch from which `ranks` (over `epochs`, NaN: no value) stays at its value in the last epoch, or None"
+    return _holds_from(ranks==ranks[-1], ~np.isnan(ranks), epochs)
 
 def _gap_from(gaps:np.ndarray, train:np.ndarray, epochs):
     "First epoch from which the gap stays above a quarter of the training importance (and positive), or None"
-    big = (gaps>0.25*np.abs(train)) & (gaps>0)
-    if not big[-1]: return None
-    k = len(big)
-    while k>0 and big[k-1]: k -= 1
-    return epochs[k]
+    return _holds_from((gaps>0.25*np.abs(train)) & (gaps>0), ~np.isnan(gaps), epochs)
 
 def importance_drift(history:pd.DataFrame, # `ImportanceTracker.history`, or its CSV read back
                      sort:str='change',    # 'change' (|change| of importance), 'rank' (|change| of rank) or 'gap' (training minus validation)
@@ -55,15 +56,15 @@ def importance_drift(history:pd.DataFrame, # `ImportanceTracker.history`, or its
     one_of('change', 'rank', 'gap')(sort, 'sort')
     train = has_train(history)
     if sort=='gap' and not train: raise ArgumentError("sort='gap' needs training importances: track with ImportanceTracker(with_train=True).")
-    imp = history.pivot(index='feature', columns='epoch', values='importance').sort_index(axis=1)
-    rank = history.pivot(index='feature', columns='epoch', values='rank').sort_index(axis=1)
+    imp = history.pivot(index='feature', columns='epoch', values='importance').sort_index(axis=1)   # NaN: no value that epoch
+    rank = history.pivot(index='feature', columns='epoch', values='rank').sort_index(axis=1).astype(float)
     epochs = list(imp.columns)
     first,last = epochs[0],epochs[-1]
     res = pd.DataFrame({'importance_first': imp[first], 'importance_last': imp[last]})
     res['change'] = res['importance_last']-res['importance_first']
-    res['rank_first'],res['rank_last'] = rank[first],rank[last]
+    res['rank_first'],res['rank_last'] = rank[first].astype('Int64'),rank[last].astype('Int64')
     res['rank_change'] = res['rank_first']-res['rank_last']     # > 0: climbed
-    res['settled'] = [_settled(rank.loc[f].to_numpy(), epochs) for f in res.index]
+    res['settled'] = pd.array([_settled(rank.loc[f].to_numpy(), epochs) for f in res.index], dtype='Int64')
     if train:
         tr = history.pivot(index='feature', columns='epoch', values='train_importance').sort_index(axis=1)
         res['train_last'] = tr[last]
@@ -72,5 +73,6 @@ def importance_drift(history:pd.DataFrame, # `ImportanceTracker.history`, or its
     key = {'change': lambda: res['change'].abs(), 'rank': lambda: res['rank_change'].abs(), 'gap': lambda: res['gap']}[sort]()
     res = res.assign(_k=key).sort_values(['_k','rank_last'], ascending=[False,True]).drop(columns='_k')
     res = res.reset_index().rename(columns={'index':'feature'})
-    return finish(res, 'importance_drift', first_epoch=first, last_epoch=last, settled=int(res['settled'].max()),
+    settled = res['settled'].max()
+    return finish(res, 'importance_drift', first_epoch=first, last_epoch=last, settled=None if pd.isna(settled) else int(settled),
                   score=history.attrs.get('score'))

@@ -130,10 +130,15 @@ def test_reset(tmp_path):
 
 
 def test_append_counts_untracked_epochs():
-    "With `every=2` a fit stopped on an untracked epoch still moves the epoch count on for the next fit"
+    """With `every=2` a fit cancelled while epoch 2 trains: epoch 1 (not due) is not tracked at the end, since the
+    weights moved on after it, and still moves the epoch count on for the next fit"""
+    class CancelIn(Callback):
+        order = 90
+        def after_batch(self):
+            if self.training and self.epoch == 2: raise CancelFitException()
     learn = tiny(n=400)
     tr = ImportanceTracker(every=2, max_samples=100, budget=None)
-    quiet_fit(learn, 5, cbs=[tr, StopAfter(1)])
+    quiet_fit(learn, 5, cbs=[tr, CancelIn()])
     fct.test_eq(tr.history.epoch.unique().tolist(), [0])
     quiet_fit(learn, 1, cbs=tr)
     fct.test_eq(tr.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0], 1: [2]})
@@ -233,7 +238,7 @@ def test_export_load_learner(tmp_path):
     tr = learn.importance_tracker
     fct.test_eq(len(tr.history), 2 * 5)
     state = tr.__getstate__()
-    for k in ('_es', '_st', '_train_es', '_order', 'eval_dl', '_log'): assert k not in state, k
+    for k in ('_es', '_st', '_train_es', '_order', '_eval_dl', '_log'): assert k not in state, k
     learn.export(tmp_path / 'export.pkl')
     size_with = (tmp_path / 'export.pkl').stat().st_size
     learn2 = load_learner(tmp_path / 'export.pkl')
@@ -582,3 +587,179 @@ def test_rows_released_when_removed_or_setup_fails(tmp_path):
     tr2 = ImportanceTracker(fname=tmp_path/'file'/'log.csv', budget=None)
     with pytest.raises(ArgumentError): quiet_fit(learn, 1, cbs=tr2)
     fct.test_eq(tr2._es, None)
+
+
+# --- issue 25: numbers you can trust -----------------------------------------------------------------------------------
+@pytest.mark.parametrize('arg, value, instead', [('tol', 0.1, 'budget='), ('time_limit', 5, 'budget='),
+                                                 ('details', True, 'history'), ('X', np.zeros((2, 2)), 'dl='),
+                                                 ('feature_names', ['a'], 'names=')])
+def test_refuses_feature_importance_only_arguments(arg, value, instead):
+    "Arguments of feature_importance that mean nothing to the tracker are refused with what to pass instead, not ignored"
+    with pytest.raises(ArgumentError, match=rf"ImportanceTracker doesn't take {arg}=: .*{instead}"):
+        ImportanceTracker(**{arg: value})
+    import inspect
+    assert arg not in inspect.signature(ImportanceTracker).parameters
+
+
+def test_table_keeps_its_columns_after_tracking_stops(tmp_path, monkeypatch):
+    "Tracking fails from epoch 2: every row of `recorder.values` and of the CSVLogger file keeps the tracker's cells, empty"
+    track = ImportanceTracker._track
+    def failing(self, run, epoch, rows):
+        if epoch >= 2: raise RuntimeError('no more')
+        return track(self, run, epoch, rows)
+    monkeypatch.setattr(ImportanceTracker, '_track', failing)
+    learn = tiny(path=tmp_path, n=400)
+    tr = ImportanceTracker(max_samples=100, budget=None)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        quiet_fit(learn, 4, cbs=[tr, CSVLogger()])
+    assert any('stopped tracking this fit at epoch 2' in m for m in tracker_warnings(w)), tracker_warnings(w)
+    names = list(learn.recorder.metric_names)
+    fct.test_eq(names, ['epoch', 'train_loss', 'valid_loss', '_rmse', 'top_feature', 'rank_corr', 'time'])
+    fct.test_eq([len(v) for v in learn.recorder.values], [len(names) - 2] * 4)   # values: no `epoch`, no `time`
+    top = [float(v[names.index('top_feature') - 1]) for v in learn.recorder.values]
+    assert not np.isnan(top[:2]).any() and np.isnan(top[2:]).all(), top
+    log = pd.read_csv(tmp_path / 'history.csv', dtype=str, keep_default_na=False)
+    fct.test_eq(list(log.columns), names)
+    fct.test_eq(log.epoch.tolist(), ['0', '1', '2', '3'])
+    fct.test_eq(log.top_feature.tolist()[2:], ['', ''])
+    assert log.top_feature.str.match(r'^\S+ -?\d').tolist()[:2] == [True, True], log
+    assert log.time.str.match(r'^\d\d:\d\d$').all(), log
+    fct.test_eq(float(log.valid_loss.iloc[3]), float(learn.recorder.values[3][1]))
+    # the epochs after the stop are counted: the next fit goes on from epoch 4, tracked again
+    monkeypatch.undo()
+    quiet_fit(learn, 1, cbs=tr)
+    fct.test_eq(tr.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0, 1], 1: [4]})
+
+
+def test_dl_not_exported_is_said_not_replaced(tmp_path):
+    "After load_learner a tracker given dl= warns and sits the fit out, instead of tracking the validation set into its history"
+    rows = synth_df(300, seed=1)
+    learn = tiny(path=tmp_path, n=1000)                       # 250 validation rows
+    learn.add_cb(ImportanceTracker(dl=rows, budget=None))
+    quiet_fit(learn, 1)
+    learn.export(tmp_path / 'export.pkl')
+    learn2 = load_learner(tmp_path / 'export.pkl')
+    learn2.dls = learn.dls
+    tr = learn2.importance_tracker
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        quiet_fit(learn2, 1)
+    msgs = tracker_warnings(w)
+    fct.test_eq(len(msgs), 1)
+    assert 'was not exported' in msgs[0] and 'eval_dl = dl' in msgs[0], msgs
+    fct.test_eq(tr.history.n_rows.unique().tolist(), [300])   # nothing from other rows
+    fct.test_eq(tr.history.epoch.unique().tolist(), [0])
+    tr.eval_dl = rows                                          # the data again: tracked on the same rows
+    quiet_fit(learn2, 1)
+    fct.test_eq(tr.history.groupby('epoch').n_rows.first().to_dict(), {0: 300, 1: 300})   # (a fit sat out isn't counted)
+    tr.eval_dl = None                                          # the validation set, chosen
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        quiet_fit(learn2, 1)
+    fct.test_eq(tr.history.groupby('epoch').n_rows.first().to_dict(), {0: 300, 1: 300, 2: 250})
+
+
+def test_drift_with_missing_features():
+    "`a` has no value at the last epoch and `c` none at epoch 1: NaN where there is no value, the rest as with every value"
+    toy = TOY[~(((TOY.epoch == 3) & (TOY.feature == 'a')) | ((TOY.epoch == 1) & (TOY.feature == 'c')))]
+    d = importance_drift(toy)
+    fct.test_eq(list(d.feature), ['b', 'c', 'a'])              # |change| 1.5, 0, then the unknown
+    d = d.set_index('feature')
+    b = d.loc['b', ['importance_first', 'importance_last', 'change']].astype(float).to_numpy()
+    fct.test_close(b, [2, 3.5, 1.5], eps=1e-12)                # the same values as without the gaps
+    assert np.isnan(d.loc['a', 'importance_last']) and np.isnan(d.loc['a', 'change'])
+    fct.test_eq(d.loc['a', 'importance_first'], 3.)
+    assert pd.isna(d.loc['a', 'rank_last']) and pd.isna(d.loc['a', 'rank_change']) and pd.isna(d.loc['a', 'settled'])
+    fct.test_eq((d.loc['b', 'settled'], d.loc['c', 'settled']), (2, 0))   # an epoch without a value doesn't break a run
+    fct.test_eq(importance_drift(toy).attrs['settled'], 2)
+    only = TOY[(TOY.epoch == 3) | (TOY.feature != 'c')].copy()           # `c` first seen at the last epoch
+    fct.test_eq(importance_drift(only).set_index('feature').loc['c', 'settled'], 3)
+    train = toy.assign(train_importance=toy.importance + 1.)
+    assert pd.isna(importance_drift(train, sort='gap').set_index('feature').loc['a', 'gap'])
+    plot_importance_history(toy)
+
+
+def test_drift_of_a_log_whose_last_epoch_was_cut(tmp_path):
+    "The library's own repair of a cut log leaves the last epoch with fewer features: the drift of what is left"
+    learn = tiny(path=tmp_path, n=400)
+    tr = ImportanceTracker(fname='imp.csv', max_samples=100, budget=None)
+    quiet_fit(learn, 2, cbs=tr)
+    log = tmp_path / 'imp.csv'
+    lines = log.read_text().split('\n')                        # header, 2 x 5 rows, ''
+    log.write_text('\n'.join(lines[:-4]) + '\n' + lines[-4][:10])   # a crash while epoch 1's rows were written
+    with pytest.warns(UserWarning, match='was cut off'): back = tr.read_log()
+    fct.test_eq(back.groupby('epoch').size().to_dict(), {0: 5, 1: 2})
+    d = importance_drift(back).set_index('feature')
+    h = tr.history.set_index(['epoch', 'feature'])
+    for f in FEATURES:
+        fct.test_close(d.loc[f, 'importance_first'], h.loc[(0, f), 'importance'], eps=1e-12)
+        if f in set(back[back.epoch == 1].feature):             # the CSV's decimal text: equal to the last digits
+            fct.test_close(d.loc[f, 'importance_last'], h.loc[(1, f), 'importance'], eps=1e-12)
+        else: assert np.isnan(d.loc[f, 'importance_last'])
+    plot_importance_history(back)
+
+
+def test_one_tracker_on_other_features_is_refused():
+    "One history, one set of features: a fit on other columns is refused before it trains; reset() starts anew"
+    tr = ImportanceTracker(max_samples=100, budget=None)
+    quiet_fit(tiny(n=400), 1, cbs=tr)
+    other = tabular_learner(twin_dls(400, 100, 64), layers=[8])
+    w0 = weights(other)
+    with pytest.raises(ArgumentError, match=r"not those of the tracker's history.*tracker\.reset\(\).*append=False"):
+        quiet_fit(other, 1, cbs=tr)
+    assert same_weights(w0, weights(other))
+    fct.test_eq(set(tr.history.feature), FEATURES)
+    tr.reset()
+    quiet_fit(other, 1, cbs=tr)
+    fct.test_eq(len(set(tr.history.feature)), 7)
+
+
+class Snapshot(Callback):
+    "The weights at the end of each epoch, before EarlyStoppingCallback (63) can stop the fit"
+    order = 56
+    def after_epoch(self): self.weights = weights(self.learn)
+
+
+def test_last_epoch_run_is_tracked_with_early_stopping_and_save_model(tmp_path):
+    """A tiny budget skips epoch 1, where EarlyStoppingCallback stops: it is tracked when the fit ends, with its own
+    weights (before SaveModelCallback reloads epoch 0's), on the tracked rows; its table cells stay empty"""
+    learn = tiny(path=tmp_path, n=2000)
+    tr = ImportanceTracker(budget=1e-4, allowance=0., max_samples=200, min_rows=200, seed=3, fname='imp.csv')
+    snap = Snapshot()
+    cbs = [EarlyStoppingCallback(min_delta=100, patience=1), SaveModelCallback(fname='best', min_delta=100), tr, snap]
+    quiet_fit(learn, 5, cbs=cbs)
+    fct.test_eq(len(learn.recorder.values), 2)               # stopped after epoch 1
+    bl = tr.budget_log
+    fct.test_eq(bl.epoch.tolist(), [0, 1]); assert bl.tracked.all(), bl
+    assert 'tracked when the fit ended' in bl.reason.iloc[1], bl
+    fct.test_eq(sorted(tr.history.epoch.unique()), [0, 1])
+    fct.test_eq(tr.history.n_rows.unique().tolist(), [200])
+    assert np.isnan(float(learn.recorder.values[1][3]))      # printed before it was tracked: empty
+    pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
+    assert not same_weights(snap.weights, weights(learn))    # SaveModelCallback reloaded epoch 0's weights
+    learn.model.load_state_dict(snap.weights)
+    fi = learn.feature_importance(learn.eval_set(max_samples=200, seed=3), n_repeats=1, seed=epoch_seed(3, 1))
+    last = tr.history[tr.history.epoch == 1].set_index('feature')
+    # the same rows, permutations and weights, scored in possibly other batch layouts: equal up to float rounding
+    fct.test_close(last.loc[fi.feature, 'importance'].to_numpy(), fi.importance.to_numpy(), eps=1e-6)
+
+
+def test_last_epoch_of_each_fit_in_fine_tune():
+    "fine_tune is two fits, each stopped early on an epoch the budget skipped: the last epoch of each is in the history"
+    learn = tiny(n=1000)
+    tr = ImportanceTracker(budget=1e-4, allowance=0., max_samples=200, min_rows=200)
+    with learn.no_bar(), learn.no_logging():
+        learn.fine_tune(4, 1e-2, freeze_epochs=1, cbs=[tr, EarlyStoppingCallback(min_delta=100, patience=1)])
+    bl = tr.budget_log
+    fct.test_eq(bl.groupby('fit').epoch.max().to_dict(), {0: 0, 1: 2})   # epochs 1 and 2 ran in the second fit
+    fct.test_eq(tr.history.groupby('fit').epoch.max().to_dict(), {0: 0, 1: 2})
+    assert 'tracked when the fit ended' in bl.reason.iloc[-1], bl
+
+
+def test_last_epoch_run_with_every():
+    "every=2 and a fit cancelled after epoch 1: epoch 1, the last that ran, is tracked when the fit ends"
+    learn = tiny(n=400)
+    tr = ImportanceTracker(every=2, max_samples=100, budget=None)
+    quiet_fit(learn, 5, cbs=[tr, StopAfter(1)])
+    fct.test_eq(tr.history.epoch.unique().tolist(), [0, 1])

@@ -98,13 +98,15 @@ def test_log_with_a_cut_last_line_is_repaired(tmp_path):
 @pytest.mark.parametrize('content, match', [
     ('garbage', "has a row that is not a tracker's"),
     ('other', 'is the log of another model or other features'),
-    ('header', 'not an ImportanceTracker log')])
+    ('header', 'not an ImportanceTracker log'),
+    ('bytes', r"is not UTF-8 text, as the tracker writes its logs \(byte b'\\xff' at offset")])
 def test_bad_log_refused_before_training(tmp_path, content, match):
     learn = tiny(n=600, path=tmp_path)
     quiet_fit(learn, 1, cbs=ImportanceTracker(fname='imp.csv', budget=None))
     log = tmp_path/'imp.csv'
     if content == 'garbage': log.write_text(log.read_text() + 'x,y,z\n')
     elif content == 'other': log.write_text(log.read_text().replace('noise_cont', 'price'))
+    elif content == 'bytes': log.write_bytes(log.read_bytes() + b'0,1,x0,\xff\xfe\n')   # e.g. another program's binary output
     else: log.write_text('epoch,train_loss,valid_loss\n0,1,2\n')
     w0 = weights(learn)
     tr = ImportanceTracker(fname='imp.csv', budget=None)
