@@ -4,204 +4,30 @@
 
 # %% ../nbs/34_tracker.ipynb #0ea12e76
 from __future__ import annotations
-import signal, threading, time
+import time
 from pathlib import Path
 from warnings import warn
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
-from fastai.learner import noop   # fastai's own `noop` (what `no_logging` sets), not fastcore's
 from .checks import *
 from .checks import check_args, int_rule, real_rule, validate_args, flag
-from .guard import guest, derived_seed, generator
-from .evalset import eval_dl, rows_per_pass, is_tabular_dl, as_eval_set, EvalSet
+from .guard import guest, derived_seed, generator, on_interrupt
+from .evalset import eval_dl, rows_per_pass, unwrap_dl, train_rows
 from .engine import autocast_dtype
 from .scoring import score_jobs
 from .importance import importance_setup, compute_importance
 from .results import finish
-from .runner import Runner, call_scope, sync_buffers
+from .runner import Runner
 from .analyses import analyses, check_patches
-from .evalset import unwrap_dl
-from .engine import unwrap_model
-from .drift import HISTORY_COLUMNS, epoch_seed, importance_drift
+from .drift import HISTORY_COLUMNS, epoch_seed, history_rows, importance_drift
+from .budget import Budget
+from .tracker_log import CsvLog, open_log, log_elsewhere, fname_rule
+from .epoch_table import Cell, epoch_cells, add_columns
 
 # %% auto #0
-__all__ = ['Budget', 'CsvLog', 'Cell', 'rank_corr', 'epoch_cells', 'train_rows', 'ImportanceTracker']
-
-# %% ../nbs/34_tracker.ipynb #e2ad7067
-class Budget:
-    "How much tracking an epoch may cost: the larger of `fraction` x the epoch's time and `allowance` seconds, saved up when unused"
-    def __init__(self,
-                 fraction:float=0.05,  # Share of an epoch's time; `None`: no limit
-                 allowance:float=0.5,  # Seconds an epoch may take whatever its length
-                 min_rows:int=200,     # Fewest rows worth tracking
-                ):
-        store_attr()
-        self.credit,self.cost = 0.,None
-    def start(self, seconds_per_row:float):
-        "A fit starts: nothing saved yet, and the first epoch priced from a timed job"
-        self.credit,self.cost = 0.,seconds_per_row
-    def earn(self, epoch_seconds:float):
-        "An epoch of training ended: earn its allowance"
-        if self.fraction is not None: self.credit += max(self.fraction*epoch_seconds, self.allowance)
-    def plan(self, n:int, first:bool, last:bool) -> tuple[int, str]:
-        "Rows to track this epoch on (0: skip it) within what is earned, and why"
-        if self.fraction is None or self.cost*n <= self.credit: return n, ''
-        rows = int(self.credit/self.cost) if self.cost>0 else n
-        floor = min(self.min_rows, n)
-        if rows>=floor: return rows, f'budget: {rows} of {n} rows'
-        if first or last: return floor, f"{'first' if first else 'last'} epoch: {floor} of {n} rows over budget"
-        return 0, 'budget: skipped'
-    def spend(self, seconds:float, rows:int):
-        "An epoch was tracked on `rows` in `seconds`: pay (down to zero, no debt), and price the next one from it"
-        if self.fraction is not None: self.credit = max(self.credit-seconds, 0.)
-        self.cost = seconds/max(rows, 1)
-
-# %% ../nbs/34_tracker.ipynb #5e0a1102
-_LOG_V1 = HISTORY_COLUMNS[:11]   # logs written before training-row importances existed
-
-class CsvLog:
-    "The tracker's CSV: checked (and continued) or created when a fit starts, appended after each tracked epoch"
-    def __init__(self, path): self.path,self.ok = Path(path),True
-
-    def _refuse(self, why:str):
-        raise ArgumentError(f"ImportanceTracker: {self.path} {why}; pass another fname, or append=False (or tracker.reset()) to overwrite it.")
-
-    def read_checked(self, features=None) -> pd.DataFrame:
-        "The rows of the log on disk, checked (and its last line repaired if it was cut off)"
-        try: text = self.path.read_text(encoding='utf-8')
-        except UnicodeDecodeError as e:
-            self._refuse(f"is not UTF-8 text, as the tracker writes its logs (byte {e.object[e.start:e.start+1]!r} "
-                         f"at offset {e.start})")
-        header = text.split('\n', 1)[0].split(',')
-        if header not in (HISTORY_COLUMNS, _LOG_V1): self._refuse(f"has columns {header}, not an ImportanceTracker log")
-        if not text.endswith('\n'):                 # the last line was cut off mid-write: drop it
-            cut = text.rfind('\n')+1
-            self.path.write_text(text[:cut], encoding='utf-8')
-            warn(f"ImportanceTracker: the last line of {self.path} was cut off (a crash while it was written?); it was dropped "
-                 f"({text[cut:][:60]!r}) and the log is continued from the line before.")
-            text = text[:cut]
-        try: df = pd.read_csv(self.path, dtype={'feature': str}, encoding='utf-8')
-        except Exception as e: self._refuse(f"can't be read as a CSV ({type(e).__name__}: {str(e).splitlines()[0]})")
-        lines = text.split('\n')
-        for c in ('fit', 'epoch', 'rank', 'n_rows', 'seed', 'importance', 'baseline'):
-            v = pd.to_numeric(df[c], errors='coerce')
-            bad = v.isna() | ((v!=v.round()) if c in ('fit','epoch','rank','n_rows','seed') else False)
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                self._refuse(f"has a row that is not a tracker's (line {i+2}: {lines[i+1][:80]!r})")
-        if df.duplicated(['fit', 'epoch', 'feature']).any(): self._refuse("has the same fit, epoch and feature twice")
-        if features is not None and len(df) and set(df['feature'])!=set(features):
-            self._refuse(f"is the log of another model or other features (it has {sorted(set(df['feature']))[:6]}, this tracker "
-                         f"has {sorted(features)[:6]})")
-        for c in HISTORY_COLUMNS[11:]:
-            if c not in df: df[c] = np.nan
-        return df.astype({'fit': 'int64', 'epoch': 'int64', 'rank': 'int64', 'n_rows': 'int64', 'seed': 'int64'})[HISTORY_COLUMNS]
-
-    def start(self,
-              history:pd.DataFrame|None,  # What to write when (re)creating the file
-              features:list,              # This tracker's features (a log of others is refused)
-              rewrite:bool,               # Write afresh instead of continuing the log on disk
-             ) -> pd.DataFrame|None:      # The rows of the log on disk when it is continued
-        "Create the file, or check the log on disk to continue it; an `ArgumentError` if it can't be written or read"
-        p = self.path
-        if p.is_dir(): raise ArgumentError(f"ImportanceTracker: fname {p} is a folder; pass a file name, e.g. fname='importance.csv'.")
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            if not rewrite and p.exists() and p.stat().st_size>0: return self.read_checked(features)
-            with open(p, 'w', encoding='utf-8') as f:
-                f.write(','.join(HISTORY_COLUMNS)+'\n')
-                if history is not None and len(history): history.to_csv(f, header=False, index=False)
-        except OSError as e:
-            raise ArgumentError(f"ImportanceTracker can't write its log {p}: {type(e).__name__}: {e}. Pass a writable fname.") from None
-        self.ok = True
-        return None
-
-    def append(self, rows:pd.DataFrame):
-        "Append `rows`; on failure, warn once and keep going"
-        if not self.ok: return
-        try:
-            with open(self.path, 'a', encoding='utf-8') as f: rows.to_csv(f, header=False, index=False)
-        except OSError as e:
-            self.ok = False
-            warn(f"ImportanceTracker could not write to {self.path} ({type(e).__name__}: {e}); training goes on, and the "
-                 "history stays complete in memory: save it later with `tracker.history.to_csv(...)`.")
-
-# %% ../nbs/34_tracker.ipynb #5e0a1105
-class Cell(float):
-    "A number in fastai's epoch table that prints as `label` (empty when not tracked)"
-    def __new__(cls, value=float('nan'), label:str=''):
-        o = super().__new__(cls, value); o.label = label
-        return o
-    def __format__(self, spec): return self.label
-    def __repr__(self): return self.label
-    __str__ = __repr__
-    def __reduce__(self): return (Cell, (float(self), self.label))
-
-def rank_corr(a:pd.Series, b:pd.Series) -> float:
-    "Spearman correlation of two importance series (by feature) over the features they share"
-    k = a.index.intersection(b.index)
-    if len(k)<2: return float('nan')
-    return float(a[k].rank().corr(b[k].rank()))
-
-def epoch_cells(res:pd.DataFrame, prev:pd.DataFrame|None, with_train:bool) -> list[Cell]:
-    "The tracker's cells of one epoch's table row: top feature, rank correlation with `prev`, overfit feature"
-    top = res.iloc[0]
-    cells = [Cell(top['importance'], f"{top['feature']} {top['importance']:.3g}")]
-    rc = float('nan') if prev is None else rank_corr(res.set_index('feature')['importance'], prev.set_index('feature')['importance'])
-    cells.append(Cell(rc, '' if np.isnan(rc) else f'{rc:.3f}'))
-    if with_train:
-        gap = (res['train_importance']-res['importance']).to_numpy()
-        i = int(np.nanargmax(gap))
-        cells.append(Cell(gap[i], f"{res['feature'].iloc[i]} {gap[i]:+.3g}"))
-    return cells
-
-# %% ../nbs/34_tracker.ipynb #5e0a1108
-def _random_tfms(dl) -> list:
-    "The random transforms (augmentations) of a fastai DataLoader's pipelines"
-    fs = [f for p in ('after_item', 'after_batch') for f in getattr(getattr(dl, p, None), 'fs', [])]
-    return [f for f in fs if type(f).__name__!='Normalize' and any(c.__name__=='RandTransform' for c in type(f).__mro__)]
-
-def train_rows(learn, n:int=None, seed:int=0, names=None) -> EvalSet:
-    "`n` training rows (default all), read without augmentation, as an `EvalSet`"
-    dls = learn.dls
-    train,valid = unwrap_dl(dls.train),unwrap_dl(getattr(dls, 'valid', None))
-    N = len(train.dataset)
-    if n is not None and n>N:
-        raise ArgumentError(f"train_samples={n} is larger than the training set ({N} rows); pass at most {N}, or None.")
-    if is_tabular_dl(train):
-        return as_eval_set(learn, train.new(shuffle=False, drop_last=False), max_samples=n, seed=seed, names=names)
-    idx = None if n is None or n>=N else torch.randperm(N, generator=generator(seed))[:n].sort().values
-    ds = train.dataset if idx is None else torch.utils.data.Subset(train.dataset, idx.tolist())
-    try: dl = valid.new(dataset=ds, shuffle=False, drop_last=False)
-    except Exception as e:
-        if _random_tfms(train):
-            raise ArgumentError(f"ImportanceTracker(with_train=True) can't read this learner's training rows without their augmentations "
-                                f"({', '.join(type(f).__name__ for f in _random_tfms(train))}): its validation DataLoader can't take "
-                                f"the training dataset ({type(e).__name__}: {e}). Use with_train=False.") from None
-        dl = train.new(dataset=ds, shuffle=False, drop_last=False) if hasattr(train, 'new') else train
-    es = as_eval_set(learn, dl, names=names)
-    if idx is not None: es.rows = idx
-    return es
-
-# %% ../nbs/34_tracker.ipynb #b80b6334
-def _same_file(a, b):
-    try: return Path(a).resolve()==Path(b).resolve()
-    except OSError: return False
-
-def _csv_users(learn, path, me):
-    "Names of the other callbacks of `learn` that write to `path`"
-    res = []
-    for cb in getattr(learn, 'cbs', []):
-        if cb is me: continue
-        other = getattr(cb, 'fname', None) if type(cb).__name__ in ('CSVLogger', 'ImportanceTracker') else None
-        if other is not None and _same_file(Path(learn.path)/other, path): res.append(type(cb).__name__)
-    return res
-
-def _fname_rule(v, name):
-    if v is None or isinstance(v, (str, Path)): return v
-    raise ArgumentError(f"{name} must be a file name or None, got {v!r}")
+__all__ = ['ImportanceTracker']
 
 # %% ../nbs/34_tracker.ipynb #fc07d2a8
 _FI = analyses['feature_importance']['Learner']   # fastinterp's own, whatever `Learner` holds under that name
@@ -219,8 +45,8 @@ _NOT_HERE = {   # arguments of `feature_importance` that mean nothing to the tra
 class ImportanceTracker(Callback):
     "Permutation importance of every feature after each epoch, in fastai's epoch table, `history` and `fname`"
     order,remove_on_fetch = 55,True
-    _stateattrs = ('_es','_train_es','_st','_order','_eval_dl','_sigint','_log')   # data: never pickled by `learn.export()`
-    @check_args(every=int_rule(hint='track one epoch in `every`'), append=flag, epoch_table=flag, with_train=flag, fname=_fname_rule,
+    _stateattrs = ('_es','_train_es','_st','_order','_eval_dl','_sigint','_log','_run')   # data: never pickled by `learn.export()`
+    @check_args(every=int_rule(hint='track one epoch in `every`'), append=flag, epoch_table=flag, with_train=flag, fname=fname_rule,
                 budget=real_rule(0, 1, low_open=True, optional=True, hint='a fraction of training time, e.g. 0.05'),
                 allowance=real_rule(0, 3600, hint='seconds an epoch may take'), show_top=int_rule(optional=True, hint='features to print'),
                 min_rows=int_rule(), train_samples=int_rule(optional=True, hint='training rows scored'))
@@ -257,9 +83,9 @@ class ImportanceTracker(Callback):
     def _init_state(self):
         super()._init_state()
         # set directly: `Callback.__setattr__` consults the learner, which may be half-unpickled here
-        self.__dict__.update(_es=None, _train_es=None, _st=None, _n_rep=1, _bs=None, _order=None, _eval_dl=None, _sigint=None,
-                             _log=None, _active=False, _in_epoch=False, _fitting=False, _last_run=None, _names=None, _cols=[],
-                             _seconds_per_row=None)
+        self.__dict__.update(_es=None, _train_es=None, _st=None, _run=None, _n_rep=1, _bs=None, _order=None, _eval_dl=None,
+                             _sigint=None, _log=None, _active=False, _in_epoch=False, _fitting=False, _last_run=None, _names=None,
+                             _cols=[])
 
     @property
     def eval_dl(self):
@@ -271,9 +97,10 @@ class ImportanceTracker(Callback):
 
     def reset(self):
         "Forget the history; the next fit starts at epoch 0 and rewrites the CSV"
-        self._records,self._history,self.seconds,self._budget_rows = [],None,{},[]
+        self._records,self._history,self.seconds = [],None,{}
         self._n_fit,self._next_epoch,self._rewrite,self.csv_path = -1,0,True,None
         self.score_name = self.higher = None
+        self.budget.rows = []
 
     @property
     def history(self) -> pd.DataFrame:
@@ -287,9 +114,9 @@ class ImportanceTracker(Callback):
     @property
     def budget_log(self) -> pd.DataFrame:
         "One row per epoch since the last `reset`: its training seconds, whether it was tracked, on how many rows, in how long, why"
-        return pd.DataFrame(self._budget_rows, columns=['fit','epoch','epoch_seconds','tracked','n_rows','tracker_seconds','reason'])
+        return self.budget.log
 
-    # --- the start of a fit -------------------------------------------------------------------------------------------
+    # --- the fit's timeline -------------------------------------------------------------------------------------------
     def before_fit(self):
         "Switch on for real fits; read and check the data, the metric, the features and the CSV before anything trains"
         self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self, 'gather_preds') and not self._locked()
@@ -297,148 +124,21 @@ class ImportanceTracker(Callback):
         if not self.run: return
         self._release()                       # anything a fit interrupted by an exception left behind
         if not self.append: self.reset()
-        if self.eval_dl is None and self.__dict__.get('_dl_given'):   # `load_learner` of a tracker given dl=
-            warn("ImportanceTracker: the data it was given as dl= was not exported with the learner (data is never pickled), "
-                 "and tracking the validation set instead would mix other rows into its history; it stays idle during this fit. "
-                 "Pass the data again with `learn.importance_tracker.eval_dl = dl` (what dl= takes), or set it to None to track "
-                 "the validation set.")
-            self.run = False; return
-        if self.eval_dl is None:              # no validation set: nothing to track, but nothing wrong with the fit either
-            try: eval_dl(self.learn)
-            except DataError as e:
-                warn(f"ImportanceTracker: {e} It stays idle during this fit.")
-                self.run = False; return
+        if not self._data_ready(): self.run = False; return
         try:
-            with call_scope('ImportanceTracker'): self._setup()
+            with Runner.call('ImportanceTracker'): self._setup()
         except BaseException:
             self._release(); raise
-        self._order = torch.randperm(len(self._es), generator=generator(derived_seed(self.fi_kwargs['seed'], 1)))
         self._n_fit += 1
         self._epoch0 = self._next_epoch
-        self.budget.start(self._seconds_per_row)
         self.score_name,self.higher,self._active = self._st.scorer.name,self._st.scorer.higher_is_better,True
-        self._add_columns()
+        self._cols = add_columns(self.learn, ['top_feature', 'rank_corr'] + (['overfit'] if self.with_train else [])) if self.epoch_table else []
         self._fitting,self._last_run = True,None
-        self._watch_interrupt()
+        self._sigint = on_interrupt(self._release)   # Ctrl-C ends a fit without `after_fit`: the rows go then
 
-    def _setup(self):
-        "Everything a fit needs, checked on every rank; rank 0's seed, numbering and log"
-        check_patches(self.learn)
-        run = Runner(self.learn, None if self._drawn_seed else self.fi_kwargs['seed'], what='ImportanceTracker')
-        self.fi_kwargs['seed'],self._drawn_seed = run.seed,False
-        kw = {k:v for k,v in self.fi_kwargs.items() if k in _SETUP_ARGS}
-        dl = self.eval_dl if self.eval_dl is not None else unwrap_dl(eval_dl(self.learn))   # all rows, not this rank's shard
-        with guest(self.learn):
-            self._st = importance_setup(self.learn, dl, seed=run.seed, **kw)
-            self._es = self._st.es
-            if self.with_train:
-                n = self.train_samples if self.train_samples is not None else min(len(self._es), len(unwrap_dl(self.learn.dls.train).dataset))
-                self._train_es = train_rows(self.learn, n, seed=derived_seed(run.seed, 2), names=kw.get('names'))
-        self._n_rep = self.fi_kwargs['n_repeats'] if self._st.repeats else 1
-        self._bs = rows_per_pass(self._es, self.fi_kwargs['bs'])
-        self._names = list(self._st.features)
-        self._check_same_features()
-        run.check(self._es, self._st.features, n_repeats=self._n_rep, score=self._st.scorer.name)
-        old = run.decide(self._open_csv)                   # only rank 0 writes the log; a log it continues, on every rank
-        if old is not None:
-            self._records,self._history = [old],None
-            self._n_fit,self._next_epoch = int(old['fit'].max()),int(old['epoch'].max())+1
-        self._seconds_per_row = self._price()
-
-    def _check_same_features(self):
-        "A history holds one set of features: a fit whose features differ (another learner, other groups) is refused"
-        if not self._records: return
-        had = list(dict.fromkeys(pd.concat([r['feature'] for r in self._records])))
-        if set(had)==set(self._names): return
-        raise ArgumentError(f"ImportanceTracker: this fit's features ({self._names[:6]}) are not those of the tracker's history "
-                            f"({had[:6]}), which can't be compared epoch to epoch. Call tracker.reset() (or pass append=False) to "
-                            "start a new history, or use a new ImportanceTracker.")
-
-    def _open_csv(self):
-        "Create or check the CSV now, so that a bad path or log fails before training; the rows of a log that is continued"
-        self._log = None
-        if self.fname is None: self.csv_path = None; return None
-        path = Path(self.learn.path)/self.fname
-        others = _csv_users(self.learn, path, self)
-        if others: raise ArgumentError(f"ImportanceTracker: {path} is also written by {others[0]}; two logs in one file can't be read back. "
-                                       "Pass another fname, e.g. fname='importance.csv'.")
-        self._log = CsvLog(path)
-        old = self._log.start(self.history if self._records else None, self._names, rewrite=self._rewrite)
-        self.csv_path,self._rewrite = path,False
-        if old is None or self._records or not len(old): return None
-        epochs = int(old['epoch'].max())+1
-        warn(f"ImportanceTracker: continuing the log {path} (its last epoch is {epochs-1}); pass append=False, or call "
-             "tracker.reset(), to start a fresh one.")
-        return old
-
-    def _price(self) -> float:
-        "Seconds per row of a tracked epoch, from one warm-up and one timed run of a real job (a feature permuted)"
-        es,st = self._es,self._st
-        amp = autocast_dtype(self.learn, es.device)
-        model = unwrap_model(self.learn.model)
-        job = lambda: [st.jobs(self.fi_kwargs['seed'])(0, 0, len(es))]
-        with guest(self.learn):
-            for _ in range(2):
-                start = time.perf_counter()
-                list(score_jobs(model, es, st.scorer, job(), bs=self._bs, amp=amp))
-                took = time.perf_counter()-start
-        passes = (len(st.features)*self._n_rep+1)*(2 if self.with_train else 1)
-        return took/2*passes/len(es)
-
-    def _add_columns(self):
-        "The drift columns of fastai's epoch table, before `time`"
-        rec = getattr(self.learn, 'recorder', None)
-        self._cols = ['top_feature', 'rank_corr'] + (['overfit'] if self.with_train else [])
-        if not self.epoch_table or rec is None or not hasattr(rec, 'metric_names'): self._cols = []; return
-        names = list(rec.metric_names)
-        at = names.index('time') if 'time' in names else len(names)
-        rec.metric_names = type(rec.metric_names)(names[:at] + self._cols + names[at:])
-
-    # --- the interruptions --------------------------------------------------------------------------------------------
-    def _watch_interrupt(self):
-        if threading.current_thread() is not threading.main_thread(): return
-        prev = signal.getsignal(signal.SIGINT)
-        def _on_sigint(sig, frame):
-            self._release()
-            if callable(prev): return prev(sig, frame)
-            raise KeyboardInterrupt
-        try: signal.signal(signal.SIGINT, _on_sigint)
-        except (ValueError, OSError): return
-        self._sigint = prev
-
-    def _release(self):
-        "Drop the cached rows and restore the SIGINT handler"
-        self._es = self._train_es = self._st = self._order = None
-        self._active = self._in_epoch = False
-        if self._sigint is not None and threading.current_thread() is threading.main_thread():
-            try: signal.signal(signal.SIGINT, self._sigint)
-            except (ValueError, OSError): pass
-        self._sigint = None
-
-    def after_fit(self):
-        "Track the last epoch that ran if it was not (an early stop), before `SaveModelCallback` reloads weights; release the rows"
-        self._fitting = False
-        last = self._last_run
-        if self._active and last is not None and not last['tracked'] and last['train_iter']==self.learn.train_iter:
-            self._track_epoch(last['e'], last['epoch_seconds'], first=False, last=True,
-                              why='the last epoch run, tracked when the fit ended')
-        self._release()
-
-    def __setattr__(self, name, value):
-        "Release the cached rows when the tracker leaves its learner (`learn.remove_cb`)"
-        if name=='learn' and value is None and self.__dict__.get('_es') is not None: self._release()
-        super().__setattr__(name, value)
-
-    # --- each epoch ---------------------------------------------------------------------------------------------------
-    def _locked(self):
-        "`validate`/`get_preds` hold the learner's lock (and send `before_epoch`, and `tta` `before_fit`)"
-        lock = getattr(self.learn, 'lock', None)
-        return lock is not None and lock.locked()
     def before_epoch(self): self._in_epoch,self._t0 = self._fitting and not self._locked(),time.perf_counter()
     def after_cancel_epoch(self): self._in_epoch = False     # e.g. epochs skipped by `fit(start_epoch=...)`
     def after_epoch(self): self._in_epoch = False
-
-    def _due(self, e): return e%self.every==0 or e==self.learn.n_epoch-1
 
     def after_validate(self):
         "After the epoch's validation: track it if due and the budget allows; its cells (empty if not) go into the epoch table"
@@ -451,28 +151,121 @@ class ImportanceTracker(Callback):
         if self._active:
             self.budget.earn(ep_s)
             self._last_run = dict(e=e, epoch_seconds=ep_s, train_iter=self.learn.train_iter, tracked=False)
-            if self._due(e):
+            if e%self.every==0 or e==self.learn.n_epoch-1:
                 cells = self._track_epoch(e, ep_s, first=self._n_fit==0 and e==0, last=e==self.learn.n_epoch-1) or cells
         if self._cols and hasattr(getattr(self.learn, 'recorder', None), 'log'): self.learn.recorder.log += cells
 
+    def after_fit(self):
+        "Track the last epoch that ran if it was not (an early stop), before `SaveModelCallback` reloads weights; release the rows"
+        self._fitting = False
+        last = self._last_run
+        if self._active and last is not None and not last['tracked'] and last['train_iter']==self.learn.train_iter:
+            self._track_epoch(last['e'], last['epoch_seconds'], first=False, last=True,
+                              why='the last epoch run, tracked when the fit ended')
+        self._release()
+
+    # --- setting up a fit ---------------------------------------------------------------------------------------------
+    def _data_ready(self) -> bool:
+        "Whether there is data to track: a `dl` that wasn't lost in `load_learner`, or a validation set"
+        if self.eval_dl is None and self.__dict__.get('_dl_given'):   # `load_learner` of a tracker given dl=
+            warn("ImportanceTracker: the data it was given as dl= was not exported with the learner (data is never pickled), "
+                 "and tracking the validation set instead would mix other rows into its history; it stays idle during this fit. "
+                 "Pass the data again with `learn.importance_tracker.eval_dl = dl` (what dl= takes), or set it to None to track "
+                 "the validation set.")
+            return False
+        if self.eval_dl is None:              # no validation set: nothing to track, but nothing wrong with the fit either
+            try: eval_dl(self.learn)
+            except DataError as e:
+                warn(f"ImportanceTracker: {e} It stays idle during this fit."); return False
+        return True
+
+    def _setup(self):
+        "Everything a fit needs, checked on every rank: the fit's runner (rank 0's seed), the rows, the features, the log, the price"
+        check_patches(self.learn)
+        self._run = run = Runner(self.learn, None if self._drawn_seed else self.fi_kwargs['seed'], what='ImportanceTracker')
+        self.fi_kwargs['seed'],self._drawn_seed = run.seed,False
+        kw = {k:v for k,v in self.fi_kwargs.items() if k in _SETUP_ARGS}
+        dl = self.eval_dl if self.eval_dl is not None else unwrap_dl(eval_dl(self.learn))   # all rows, not this rank's shard
+        with guest(self.learn):
+            self._st = importance_setup(self.learn, dl, seed=run.seed, **kw)
+            self._es = self._st.es
+            if self.with_train:
+                n = self.train_samples if self.train_samples is not None else min(len(self._es), len(unwrap_dl(self.learn.dls.train).dataset))
+                self._train_es = train_rows(self.learn, n, seed=derived_seed(run.seed, 2), names=kw.get('names'))
+        self._order = torch.randperm(len(self._es), generator=generator(derived_seed(run.seed, 1)))   # the rows a short epoch keeps
+        self._n_rep = self.fi_kwargs['n_repeats'] if self._st.repeats else 1
+        self._bs = rows_per_pass(self._es, self.fi_kwargs['bs'])
+        self._names = list(self._st.features)
+        self._check_same_features()
+        run.check(self._es, self._st.features, n_repeats=self._n_rep, score=self._st.scorer.name)
+        old = run.decide(self._open_log)                   # only rank 0 writes the log; a log it continues, on every rank
+        if old is not None:
+            self._records,self._history = [old],None
+            self._n_fit,self._next_epoch = int(old['fit'].max()),int(old['epoch'].max())+1
+        self.budget.start(self._price())
+
+    def _check_same_features(self):
+        "A history holds one set of features: a fit whose features differ (another learner, other groups) is refused"
+        if not self._records: return
+        had = list(dict.fromkeys(pd.concat([r['feature'] for r in self._records])))
+        if set(had)==set(self._names): return
+        raise ArgumentError(f"ImportanceTracker: this fit's features ({self._names[:6]}) are not those of the tracker's history "
+                            f"({had[:6]}), which can't be compared epoch to epoch. Call tracker.reset() (or pass append=False) to "
+                            "start a new history, or use a new ImportanceTracker.")
+
+    def _open_log(self):
+        "Create or check the CSV; the rows of a log on disk that this history continues"
+        self._log,old = open_log(self.learn, self.fname, self, self.history if self._records else None, self._names, self._rewrite)
+        self.csv_path,self._rewrite = (None if self._log is None else self._log.path),False
+        return None if self._records else old
+
+    def _price(self) -> float:
+        "Seconds per row of a tracked epoch, from one warm-up and one timed run of a real job (a feature permuted)"
+        es,st,n = self._es,self._st,len(self._es)
+        job = st.jobs(self.fi_kwargs['seed'])
+        with guest(self.learn):
+            for _ in range(2):
+                start = time.perf_counter()
+                list(score_jobs(self._run.model, es, st.scorer, [job(0, 0, n)], bs=self._bs, amp=autocast_dtype(self.learn, es.device)))
+                took = time.perf_counter()-start
+        return took/2*(len(st.features)*self._n_rep+1)*(2 if self.with_train else 1)/n
+
+    def _release(self):
+        "Drop the cached rows and the fit's runner, and restore the SIGINT handler"
+        self._es = self._train_es = self._st = self._order = self._run = None
+        self._active = self._in_epoch = False
+        if self._sigint is not None: self._sigint()
+        self._sigint = None
+
+    def __setattr__(self, name, value):
+        "Release the cached rows when the tracker leaves its learner (`learn.remove_cb`)"
+        if name=='learn' and value is None and self.__dict__.get('_es') is not None: self._release()
+        super().__setattr__(name, value)
+
+    def _locked(self):
+        "`validate`/`get_preds` hold the learner's lock (and send `before_epoch`, and `tta` `before_fit`)"
+        lock = getattr(self.learn, 'lock', None)
+        return lock is not None and lock.locked()
+
+    # --- one tracked epoch --------------------------------------------------------------------------------------------
     def _track_epoch(self, e:int, ep_s:float, first:bool, last:bool, why:str='') -> list[Cell]|None:
         "Track epoch `e` of this fit on the rows the budget allows, and log it; its table cells, or `None` if skipped or failed"
-        epoch = self._epoch0+e
+        epoch,run = self._epoch0+e,self._run
         try:
-            with call_scope('ImportanceTracker'):
-                run = Runner(self.learn, self.fi_kwargs['seed'], what='ImportanceTracker')
+            with Runner.call('ImportanceTracker'):
                 rows,plan = run.decide(lambda: self.budget.plan(len(self._es), first, last))
                 why = '; '.join(w for w in (why, plan) if w)
-                if rows==0: self._budget_rows.append((self._n_fit, epoch, ep_s, False, 0, 0., why)); return None
+                if rows==0: self.budget.record(self._n_fit, epoch, ep_s, False, 0, 0., why); return None
                 start = time.perf_counter()
-                res = self._track(run, epoch, rows)
+                res = self._track(epoch, rows)
                 cells = epoch_cells(res, self._prev(epoch), self.with_train)[:len(self._cols)]
-                self._log_epoch(run, res, epoch)
+                if run.is_main:                       # the CSV, TensorBoard, W&B and `show_top`: rank 0 only
+                    if self._log is not None: self._log.append(res)
+                    log_elsewhere(self.learn, res, epoch, self.score_name, self.show_top)
                 took = time.perf_counter()-start      # everything the epoch's tracking cost, logging included
                 self.budget.spend(took, rows)
+                self.budget.record(self._n_fit, epoch, ep_s, True, rows, took, why)
                 self.seconds[epoch] = took
-                self._budget_rows[:] = [r for r in self._budget_rows if r[:2]!=(self._n_fit, epoch)]   # a skip, tracked at the end
-                self._budget_rows.append((self._n_fit, epoch, ep_s, True, rows, took, why))
                 self._last_run['tracked'] = True
                 return cells
         except Exception as ex:
@@ -483,50 +276,23 @@ class ImportanceTracker(Callback):
         "The previous tracked epoch's rows of the history"
         return next((r for r in reversed(self._records[:-1]) if len(r) and r['epoch'].iloc[0]<epoch), None)
 
-    def _track(self, run, epoch:int, rows:int) -> pd.DataFrame:
+    def _track(self, epoch:int, rows:int) -> pd.DataFrame:
         "Importance at `epoch` on the first `rows` of the fit's row order (and on the training sample); appended to the history"
         es = self._es if rows>=len(self._es) else self._es.subset(self._order[:rows].sort().values)
         seed = epoch_seed(self.fi_kwargs['seed'], epoch)
-        sync_buffers(self.learn.model)        # DDP: rank 0's BatchNorm statistics on every rank, as its next step would set them
+        self._run.sync_buffers()              # DDP: rank 0's BatchNorm statistics on every rank, as its next step would set them
         job,amp = self._st.jobs(seed),autocast_dtype(self.learn, es.device)
         def _score(rows):   # the same permutations on the validation rows and on the training sample
-            return compute_importance(run, rows, self._st.scorer, self._st.features, job, self._n_rep, bs=self._bs, amp=amp,
+            return compute_importance(self._run, rows, self._st.scorer, self._st.features, job, self._n_rep, bs=self._bs, amp=amp,
                                       shard=self.fi_kwargs.get('shard', 'jobs'))
         with guest(self.learn):
             fi,base,*_ = _score(es)
-            if self._train_es is not None: ti,tbase,*_ = _score(self._train_es)
-        n = len(fi)
-        res = pd.DataFrame({'fit': np.full(n, self._n_fit), 'epoch': np.full(n, epoch), 'feature': fi['feature'].to_numpy(),
-                            'importance': fi['importance'].to_numpy(), 'std': fi['std'].to_numpy(), 'ci_low': fi['ci_low'].to_numpy(),
-                            'ci_high': fi['ci_high'].to_numpy(), 'rank': np.arange(1, n+1), 'baseline': np.full(n, base),
-                            'n_rows': np.full(n, len(es)), 'seed': np.full(n, seed, dtype=np.uint64).astype(np.int64),
-                            'train_importance': np.nan, 'train_baseline': np.nan})
-        if self._train_es is not None:
-            res['train_importance'] = ti.set_index('feature')['importance'].reindex(res['feature']).to_numpy()
-            res['train_baseline'] = tbase
+            train = _score(self._train_es) if self._train_es is not None else (None, None)
+        res = history_rows(self._n_fit, epoch, fi, base, len(es), seed, *train[:2])
         self._records.append(res); self._history = None
         return res
 
-    # --- logging ------------------------------------------------------------------------------------------------------
-    def _log_epoch(self, run, rows:pd.DataFrame, epoch:int):
-        "The CSV, TensorBoard, W&B and `show_top`, on rank 0"
-        if not run.is_main: return
-        if self._log is not None: self._log.append(rows)
-        for cb in self.learn.cbs:
-            kinds = {c.__name__ for c in type(cb).__mro__}
-            if not getattr(cb, 'run', False): continue
-            if 'TensorBoardCallback' in kinds and getattr(cb, 'writer', None) is not None:
-                for f,v in zip(rows['feature'], rows['importance']): cb.writer.add_scalar(f'importance/{f}', v, self.learn.train_iter)
-            elif 'WandbCallback' in kinds:
-                import wandb
-                wandb.log({f'importance/{f}': v for f,v in zip(rows['feature'], rows['importance'])}, step=getattr(cb, '_wandb_step', None))
-        if self.show_top and self.learn.logger is not noop:
-            line = f"importance @ epoch {epoch} ({self.score_name}): " + ', '.join(
-                f"{f} {v:.4g}" for f,v in zip(rows['feature'][:self.show_top], rows['importance'][:self.show_top]))
-            mbar = getattr(getattr(self.learn, 'progress', None), 'mbar', None)
-            if mbar is not None: mbar.write(line)   # under the fit's table
-            else: print(line)
-
+    # --- reading back -------------------------------------------------------------------------------------------------
     def read_log(self) -> pd.DataFrame:
         "The CSV log (`fname`) as a DataFrame, checked"
         if self.csv_path is None:
@@ -534,7 +300,6 @@ class ImportanceTracker(Callback):
             raise ArgumentError("This tracker has no CSV log: pass fname= to write one.")
         return CsvLog(self.csv_path).read_checked()
 
-    # --- views of the history -----------------------------------------------------------------------------------------
     def drift(self,
               sort:str='change', # 'change' (|change| of importance), 'rank' (|change| of rank) or 'gap' (training minus validation)
              ) -> pd.DataFrame:

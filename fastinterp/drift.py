@@ -11,7 +11,7 @@ from .guard import derived_seed
 from .results import finish, frame_of
 
 # %% auto #0
-__all__ = ['HISTORY_COLUMNS', 'epoch_seed', 'check_history', 'has_train', 'importance_drift']
+__all__ = ['HISTORY_COLUMNS', 'epoch_seed', 'history_rows', 'check_history', 'has_train', 'importance_drift']
 
 # %% ../nbs/32_drift.ipynb #73e9120d
 HISTORY_COLUMNS = ['fit','epoch','feature','importance','std','ci_low','ci_high','rank','baseline','n_rows','seed',
@@ -22,6 +22,27 @@ def epoch_seed(seed:int,   # The tracker's seed
               ) -> int:    # A 63-bit seed for that epoch's permutations
     "Seed of epoch `epoch`'s permutations, derived from `(seed, epoch)`; no global RNG is touched"
     return derived_seed(seed, epoch)
+
+def history_rows(fit:int,                 # The fit (counted from 0 in one history)
+                 epoch:int,               # The epoch (counted across fits)
+                 fi:pd.DataFrame,         # The epoch's importance table, most important first (`compute_importance`)
+                 baseline:float,          # The score of the unperturbed rows
+                 n_rows:int,              # How many rows were scored
+                 seed:int,                # The epoch's seed (`epoch_seed`)
+                 train:pd.DataFrame=None, # The same on the training sample (`with_train`)
+                 train_baseline:float=None,
+                ) -> pd.DataFrame:        # One row per feature, in `HISTORY_COLUMNS`
+    "One tracked epoch's rows of the history"
+    n = len(fi)
+    res = pd.DataFrame({'fit': np.full(n, fit), 'epoch': np.full(n, epoch), 'feature': fi['feature'].to_numpy(),
+                        'importance': fi['importance'].to_numpy(), 'std': fi['std'].to_numpy(), 'ci_low': fi['ci_low'].to_numpy(),
+                        'ci_high': fi['ci_high'].to_numpy(), 'rank': np.arange(1, n+1), 'baseline': np.full(n, baseline),
+                        'n_rows': np.full(n, n_rows), 'seed': np.full(n, seed, dtype=np.uint64).astype(np.int64),
+                        'train_importance': np.nan, 'train_baseline': np.nan})
+    if train is not None:
+        res['train_importance'] = train.set_index('feature')['importance'].reindex(res['feature']).to_numpy()
+        res['train_baseline'] = train_baseline
+    return res
 
 # %% ../nbs/32_drift.ipynb #fd90f508
 def check_history(history, fn:str='This function') -> pd.DataFrame:

@@ -14,7 +14,7 @@ from .checks import check_args, max_samples_rule, seed_rule
 from .guard import preserved_rng, new_seed, generator, guarded
 
 # %% auto #0
-__all__ = ['EvalSet', 'arrays_dl', 'unwrap_dl']
+__all__ = ['EvalSet', 'arrays_dl', 'unwrap_dl', 'train_rows']
 
 # %% ../nbs/03_evalset.ipynb #edc47bbb
 def is_tabular_dl(dl) -> bool: return hasattr(getattr(dl, 'dataset', None), 'cat_names')
@@ -247,3 +247,31 @@ def unwrap_dl(dl):
     "The DataLoader inside fastai's `DistributedDL` (which gives each rank a shard), else `dl`"
     while type(dl).__name__=='DistributedDL' and hasattr(dl, 'dl'): dl = dl.dl
     return dl
+
+# %% ../nbs/03_evalset.ipynb #73c9149f
+def _random_tfms(dl) -> list:
+    "The random transforms (augmentations) of a fastai DataLoader's pipelines"
+    fs = [f for p in ('after_item', 'after_batch') for f in getattr(getattr(dl, p, None), 'fs', [])]
+    return [f for f in fs if type(f).__name__!='Normalize' and any(c.__name__=='RandTransform' for c in type(f).__mro__)]
+
+def train_rows(learn, n:int=None, seed:int=0, names=None) -> EvalSet:
+    "`n` training rows (default all), read without augmentation, as an `EvalSet`"
+    dls = learn.dls
+    train,valid = unwrap_dl(dls.train),unwrap_dl(getattr(dls, 'valid', None))
+    N = len(train.dataset)
+    if n is not None and n>N:
+        raise ArgumentError(f"train_samples={n} is larger than the training set ({N} rows); pass at most {N}, or None.")
+    if is_tabular_dl(train):
+        return as_eval_set(learn, train.new(shuffle=False, drop_last=False), max_samples=n, seed=seed, names=names)
+    idx = None if n is None or n>=N else torch.randperm(N, generator=generator(seed))[:n].sort().values
+    ds = train.dataset if idx is None else torch.utils.data.Subset(train.dataset, idx.tolist())
+    try: dl = valid.new(dataset=ds, shuffle=False, drop_last=False)
+    except Exception as e:
+        if _random_tfms(train):
+            raise ArgumentError(f"ImportanceTracker(with_train=True) can't read this learner's training rows without their augmentations "
+                                f"({', '.join(type(f).__name__ for f in _random_tfms(train))}): its validation DataLoader can't take "
+                                f"the training dataset ({type(e).__name__}: {e}). Use with_train=False.") from None
+        dl = train.new(dataset=ds, shuffle=False, drop_last=False) if hasattr(train, 'new') else train
+    es = as_eval_set(learn, dl, names=names)
+    if idx is not None: es.rows = idx
+    return es

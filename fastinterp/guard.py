@@ -4,13 +4,14 @@
 
 # %% ../nbs/01_guard.ipynb #dca65cc4
 from __future__ import annotations
-import functools, random, secrets, threading, weakref
+import functools, random, secrets, signal, threading, weakref
+from typing import Callable
 from contextlib import contextmanager
 import numpy as np, torch
 from fastai.callback.progress import ProgressCallback
 
 # %% auto #0
-__all__ = []
+__all__ = ['on_interrupt']
 
 # %% ../nbs/01_guard.ipynb #a49cae0a
 @contextmanager
@@ -95,3 +96,20 @@ def progress(it, learn=None, total=None, show:bool=None):
     from fastprogress.fastprogress import progress_bar
     show = shows_progress(learn) if show is None else show
     return progress_bar(it, total=total, leave=False) if show else it
+
+# %% ../nbs/01_guard.ipynb #6548c311
+def on_interrupt(release) -> Callable|None:
+    "Call `release()` on Ctrl-C, then what SIGINT did before; the function that restores the previous handler (`None` if none was set)"
+    if threading.current_thread() is not threading.main_thread(): return None
+    prev = signal.getsignal(signal.SIGINT)
+    def _on_sigint(sig, frame):
+        release()
+        if callable(prev): return prev(sig, frame)
+        raise KeyboardInterrupt
+    try: signal.signal(signal.SIGINT, _on_sigint)
+    except (ValueError, OSError): return None
+    def restore():
+        if threading.current_thread() is not threading.main_thread(): return
+        try: signal.signal(signal.SIGINT, prev)
+        except (ValueError, OSError): pass
+    return restore

@@ -604,9 +604,9 @@ def test_refuses_feature_importance_only_arguments(arg, value, instead):
 def test_table_keeps_its_columns_after_tracking_stops(tmp_path, monkeypatch):
     "Tracking fails from epoch 2: every row of `recorder.values` and of the CSVLogger file keeps the tracker's cells, empty"
     track = ImportanceTracker._track
-    def failing(self, run, epoch, rows):
+    def failing(self, epoch, rows):
         if epoch >= 2: raise RuntimeError('no more')
-        return track(self, run, epoch, rows)
+        return track(self, epoch, rows)
     monkeypatch.setattr(ImportanceTracker, '_track', failing)
     learn = tiny(path=tmp_path, n=400)
     tr = ImportanceTracker(max_samples=100, budget=None)

@@ -226,13 +226,13 @@ def test_another_library_replacing_feature_importance(tens):
     other library last, fastinterp's stays reachable as `learn.fastinterp.feature_importance`, the next fastinterp
     analysis warns (once) and names the way there; the tsai calling convention works on fastinterp's own method."""
     import warnings
-    from fastinterp import runner
+    from fastinterp import analyses as registry
     ours = Learner.feature_importance
     def other_feature_importance(self, X=None, y=None, feature_names=None, partial_n=None, show_chart=True):
         "A stand-in for tsai's (tsai itself is not a test dependency)"
         return 'the other library'
     other_feature_importance.__module__ = 'tsai.analysis'
-    runner._warned.discard('feature_importance')
+    registry._warned.discard('feature_importance')
     try:
         Learner.feature_importance = other_feature_importance
         fct.test_eq(tens.feature_importance(), 'the other library')
@@ -249,7 +249,7 @@ def test_another_library_replacing_feature_importance(tens):
         assert 'feature_importance' in dir(tens.fastinterp)
     finally:
         Learner.feature_importance = ours
-        runner._warned.discard('feature_importance')
+        registry._warned.discard('feature_importance')
     # tsai's call on fastinterp's method: the same answer as the validation DataLoader gives
     X = torch.stack([x for x, _ in tens.dls.valid.dataset]).numpy(); y = torch.stack([t for _, t in tens.dls.valid.dataset]).numpy()
     pd.testing.assert_frame_equal(tens.feature_importance(X=X, y=y, feature_names=['a', 'b', 'c'], seed=0, n_repeats=2),
