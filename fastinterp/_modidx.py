@@ -210,6 +210,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'fastinterp/epoch_table.py'),
                                         'fastinterp.epoch_table.Cell.__repr__': ( 'epoch_table.html#cell.__repr__',
                                                                                   'fastinterp/epoch_table.py'),
+                                        'fastinterp.epoch_table._ranks': ('epoch_table.html#_ranks', 'fastinterp/epoch_table.py'),
                                         'fastinterp.epoch_table.add_columns': ('epoch_table.html#add_columns', 'fastinterp/epoch_table.py'),
                                         'fastinterp.epoch_table.epoch_cells': ('epoch_table.html#epoch_cells', 'fastinterp/epoch_table.py'),
                                         'fastinterp.epoch_table.rank_corr': ('epoch_table.html#rank_corr', 'fastinterp/epoch_table.py')},

@@ -20,11 +20,21 @@ class Cell(float):
     __str__ = __repr__
     def __reduce__(self): return (Cell, (float(self), self.label))
 
+def _ranks(x:np.ndarray) -> np.ndarray:
+    "Ranks of `x` (1 = smallest), ties sharing their mean rank, as `pandas.Series.rank` gives them"
+    order = np.argsort(x, kind='stable')
+    r = np.empty(len(x)); r[order] = np.arange(1, len(x)+1)
+    _,inv,cnt = np.unique(x, return_inverse=True, return_counts=True)
+    return np.bincount(inv, weights=r)[inv]/cnt[inv]
+
 def rank_corr(a:pd.Series, b:pd.Series) -> float:
     "Spearman correlation of two importance series (by feature) over the features they share"
-    k = a.index.intersection(b.index)
-    if len(k)<2: return float('nan')
-    return float(a[k].rank().corr(b[k].rank()))
+    other = dict(zip(b.index, b.to_numpy(np.float64)))
+    both = [(v, other[f]) for f,v in zip(a.index, a.to_numpy(np.float64)) if f in other]
+    if len(both)<2: return float('nan')
+    x,y = (_ranks(np.array(v)) for v in zip(*both))
+    if x.std()==0 or y.std()==0: return float('nan')     # a constant ranking: no correlation to speak of (as pandas says)
+    return float(np.corrcoef(x, y)[0, 1])
 
 def epoch_cells(res:pd.DataFrame, prev:pd.DataFrame|None, with_train:bool) -> list[Cell]:
     "The tracker's cells of one epoch's table row: top feature, rank correlation with `prev`, overfit feature"
