@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import numpy as np, torch
 from torch import Tensor
-from .checks import ArgumentError, DataError, check_args, stop_rule, time_limit_rule
+from .checks import ArgumentError, DataError, check_args, stop_rule, time_limit_rule, bs_rule, int_rule, seed_rule, optional_bool, flag
 from .guard import eval_mode, generator, derived_seed, progress
 from .engine import TabularNet, autocast_context, shortcut_enabled
 from .outputs import output_fn
@@ -100,6 +100,7 @@ class _Game:
         return dict(features=self.names, contributions=c, se=np.zeros_like(c), base=self.base.cpu().numpy(), prediction=self.fx.cpu().numpy())
 
 # %% ../nbs/21_shapley.ipynb #9e53abcc
+@check_args(bs=bs_rule, show=flag)
 def exact_shapley(model:torch.nn.Module,      # The model
                   xs:tuple[Tensor,...],        # Processed rows to explain (rows on dim 0, features' columns on dim 1)
                   background:tuple[Tensor,...],# Processed background rows: the reference distribution
@@ -297,7 +298,8 @@ def _plan(ratio, walks, cost, tol=None, left:float=None, rate:float=None):
     "Walks per pair to add to each row in the next round (`None`: stop): see `next_round`; whole pairs of quartets (8 walks)"
     return next_round(ratio, walks, MAX_WALKS, tol, left, None if rate is None else cost*rate, step=8)
 
-@check_args(tol=tol_rule, time_limit=time_limit_rule)
+@check_args(n_samples=int_rule(hint='walks per (row, background row) pair'), exact=optional_bool, seed=seed_rule, bs=bs_rule, show=flag,
+            stratified=flag, tol=tol_rule, time_limit=time_limit_rule)
 def shapley_values(model:torch.nn.Module,      # The model
                    xs:tuple[Tensor,...],        # Processed rows to explain (rows on dim 0, features' columns on dim 1)
                    background:tuple[Tensor,...],# Processed background rows: the reference distribution
@@ -306,7 +308,7 @@ def shapley_values(model:torch.nn.Module,      # The model
                    act=None,                    # Applied to the model's output first (e.g. softmax: `fastinterp.outputs.activation`)
                    n_samples:int=DEFAULT_WALKS, # Walks per (row, background row) pair (in the first round): antithetic pairs, stratified quartets from 8
                    exact:bool=None,             # Enumerate every coalition (no sampling error); `None`: when there are at most `EXACT_MAX_FEATURES` features
-                   seed:int=0,                  # Seeds the walks (a private generator per block of 64 rows and round); the global RNG is untouched
+                   seed:int=0,                  # Seeds the walks (a private generator per block of 64 rows and round); `None` draws one; the global RNG is untouched
                    bs:int=2048,                 # Model evaluations (walk states) per forward pass
                    amp:torch.dtype=None,        # Autocast dtype for mixed-precision models on CUDA (`engine.autocast_dtype`)
                    shortcut:bool=None,          # Use the `TabularModel` fast path; `None`: as set by `engine.shortcuts()`
@@ -323,6 +325,7 @@ def shapley_values(model:torch.nn.Module,      # The model
     if exact and stop: raise ArgumentError("tol= and time_limit= stop the sampling when it is precise enough, but exact=True enumerates every "
                                            "coalition (no sampling error): drop them, or pass exact=False to sample.")
     runner = Runner(model=model, seed=seed, here=True) if run is None else run
+    seed = runner.seed if seed is None else seed          # `None`: one drawn from the OS
     xs,background,n = tuple(xs),tuple(background),len(xs[0])
     tg = None if target is None else torch.as_tensor(target)
     def _game(lo, hi):
@@ -335,8 +338,7 @@ def shapley_values(model:torch.nn.Module,      # The model
                               act, bs=bs, amp=amp, shortcut=shortcut, show=show)
             return Part(rows={k: v for k,v in r.items() if k!='features'})
         return dict(features=list(features), **runner.rows(_exact, n, align=ROW_BLOCK).rows, walks=None, met=None, rounds=0)
-    P = int(n_samples)
-    if P<1: raise ArgumentError(f"n_samples must be a positive int, got {n_samples!r}")
+    P = n_samples
     if stop and P<4: raise ArgumentError(f"tol= and time_limit= need a standard error after the first round, which takes at least 4 walks per "
                                          f"pair (two antithetic pairs); got n_samples={P}: pass n_samples>=4, or leave it at its default.")
     games,B = {},len(background[0])

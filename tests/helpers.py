@@ -5,7 +5,7 @@ from unittest import mock
 import numpy as np, pandas as pd, torch
 from fastai.tabular.all import (tabular_learner, tabular_config, rmse, set_seed, TabularDataLoaders, Categorify,
                                 FillMissing, Normalize)
-from fastinterp.synth import synth_dls, synth_df
+from fastinterp.synth import synth_dls, synth_df, twin_dls as synth_twin_dls
 
 SIGNAL, NOISE = {'x0', 'x1', 'cat_a'}, ['noise_cont', 'noise_cat']
 FEATURES = SIGNAL | set(NOISE)
@@ -68,14 +68,9 @@ def brute_force_preds(learn, df, values):
 
 
 def twin_dls(n:int, n_valid:int, bs:int):
-    "synth_df plus a near-duplicate of x0 (x0_twin) and a relabelled copy of cat_a (cat_a_copy); the last `n_valid` rows validate"
-    df = synth_df(n)
-    df['x0_twin'] = df['x0'] + 0.05*np.random.default_rng(1).normal(size=len(df))
-    df['cat_a_copy'] = df['cat_a'].map({'a': 'low', 'b': 'mid', 'c': 'high'})
+    "`fastinterp.synth.twin_dls`, after seeding fastai's RNGs (what the learners trained on it start from)"
     set_seed(0, reproducible=True)
-    return TabularDataLoaders.from_df(df, y_names='y', cat_names=['cat_a', 'noise_cat', 'cat_a_copy'],
-                                      cont_names=['x0', 'x1', 'noise_cont', 'x0_twin'], procs=[Categorify, FillMissing, Normalize],
-                                      valid_idx=list(range(n-n_valid, n)), bs=bs, y_block=None)
+    return synth_twin_dls(n, n_valid, bs)
 
 
 @contextmanager
