@@ -12,7 +12,7 @@ from fastai.learner import Learner
 from .checks import *
 from .checks import int_rule, opt_bs_rule, check_args, check_names, positive_int, max_samples_rule, seed_rule, optional_bool, real_rule, one_of, patch_rule, stop_rule, time_limit_rule
 from .guard import derived_seed, progress
-from .evalset import EvalSet, as_eval_set, rows_per_pass, arrays_dl
+from .evalset import EvalSet, as_eval_set, rows_per_pass, arrays_dl, why_not_finite
 from .perturb import Gather
 from .engine import autocast_dtype, run_perturbed
 from .scoring import make_scorer, score_jobs, check_targets, Scorer
@@ -120,10 +120,8 @@ def _job_rows(job, lo:int, hi:int, xs):
         raise ArgumentError(f"shard='rows' needs jobs that move rows within the set (a Permute), got {job!r}; use shard='jobs'.")
     return Gather(job.locs, job.index[lo:hi], xs)
 
-def _base_check(scorer, base):
-    if not np.isfinite(base):
-        raise DataError(f"The {scorer.name} of the unperturbed rows is {base}, so no change can be measured: check the "
-                        "targets and the metric (e.g. msle is NaN for targets below -1).")
+def _base_check(scorer, base, model, es):
+    if not np.isfinite(base): raise DataError(why_not_finite(model, es, scorer.name, base))
 
 def _by_jobs(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
     "(baseline, {spec: score}, {feature: per-row terms}): the jobs shared out"
@@ -151,7 +149,7 @@ def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
     check_targets(es.ys)
     b = run.rows(_base, n)
     base = b.sums/n if scorer.per_row else scorer.reduce(b.rows['p'], es.ys)
-    _base_check(scorer, base)
+    _base_check(scorer, base, model, es)
     if scorer.per_row:
         def _part(lo, hi):
             loc,live = es.slice(lo, hi),{}

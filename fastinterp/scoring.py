@@ -12,7 +12,7 @@ import numpy as np, torch
 from fastai.learner import Metric, mk_metric
 from fastai.torch_core import to_detach
 from .checks import ArgumentError, DataError
-from .evalset import plain
+from .evalset import plain, why_not_finite
 from .engine import run_perturbed
 
 # %% auto #0
@@ -170,9 +170,7 @@ def score_jobs(model, es, scorer:Scorer, jobs:Iterable, bs:int=8192, amp=None):
     for k,out in run_perturbed(model, es.xs, _all(), scorer.out_fn(ys), bs=bs, amp=amp):
         score = scorer.reduce(out, ys)
         if k==0:
-            if not np.isfinite(score):
-                raise DataError(f"The {scorer.name} of the unperturbed rows is {score}, so no change can be measured: check the "
-                                "targets and the metric (e.g. msle is NaN for targets below -1).")
+            if not np.isfinite(score): raise DataError(why_not_finite(model, es, scorer.name, score))
             base_rows = out if scorer.per_row else None
             yield 'base', score, None
         else: yield k-1, score, None if base_rows is None else out-base_rows
