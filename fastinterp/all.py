@@ -10,7 +10,7 @@ from .importance import *
 from .dependence import *
 from .interactions import *
 from .shapley import shapley_values, exact_shapley
-from .explain import EXPLAIN_METHODS, explanation_summary
+from .explain import EXPLAIN_METHODS, explanation_summary, concat_explanations
 from .explain_text import *
 from .vision.explain import IMAGE_METHODS, ImageExplanation
 from .vision.inputs import decode_images

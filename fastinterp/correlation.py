@@ -129,7 +129,7 @@ def cluster_features(assoc:pd.DataFrame,   # Association matrix (see `associatio
     lab = fcluster(linkage_matrix(assoc, method), t=1-threshold+1e-12, criterion='distance')
     clusters = {}
     for n,l in zip(names, lab): clusters.setdefault(l, []).append(n)
-    return {' & '.join(m): m for m in clusters.values() if singletons or len(m)>1}
+    return {' & '.join(map(str, m)): m for m in clusters.values() if singletons or len(m)>1}
 
 def auto_groups(learn:Learner,         # A TabularLearner
                 dl=None,               # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`

@@ -14,7 +14,7 @@ from .evalset import EvalSet, as_eval_set, rows_per_pass
 from .perturb import Replace, gather_values
 from .engine import run_perturbed, autocast_dtype
 from .outputs import activation, averaged_targets, count_outputs
-from .units import Units, units_for
+from .units import Units, units_for, is_name
 from .results import finish, result
 from .runner import Runner, Part
 from .analyses import analysis
@@ -94,7 +94,7 @@ def feature_grids(units:Units, feats, grid, raw:pd.DataFrame, percentiles, grid_
     return grids
 
 def _check_pair(units:Units, feature):
-    feats = [feature] if isinstance(feature, str) else list(feature) if isinstance(feature, (list, tuple)) else None
+    feats = [feature] if is_name(feature) else list(feature) if isinstance(feature, (list, tuple)) else None
     if feats is None or not 1<=len(feats)<=2: raise ArgumentError(f"feature must be a feature name or a pair of names, got {feature!r}")
     units.check_features(feats, 'feature')
     if len(feats)==2 and feats[0]==feats[1]: raise ArgumentError(f"The pair names {feats[0]!r} twice; pass two different features.")
@@ -169,7 +169,7 @@ def ale(self:Learner,
     run = Runner(self, seed)
     es = as_eval_set(self, dl, max_samples=max_samples, seed=run.seed, names=names, need_targets=False)
     units = units_for(self, es)
-    if not isinstance(feature, str): raise ArgumentError(f"feature must be one feature name, got {feature!r}")
+    if not is_name(feature): raise ArgumentError(f"feature must be one feature name, got {feature!r}")
     units.check_features(feature, 'feature')
     if units.is_categorical(feature): raise ArgumentError(f"{feature!r} is categorical; ALE needs an ordered (continuous) feature. Use `partial_dependence`.")
     bs = rows_per_pass(es, bs)

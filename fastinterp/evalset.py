@@ -4,14 +4,14 @@
 
 # %% ../nbs/03_evalset.ipynb #cf854f2e
 from __future__ import annotations
-import sys, weakref
+import sys, warnings, weakref
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from fastcore.basics import patch
 from fastai.learner import Learner
 from .checks import *
 from .checks import check_args, max_samples_rule, seed_rule
-from .guard import preserved_rng, new_seed, generator, guarded
+from .guard import preserved_rng, new_seed, generator, guarded, eval_mode
 
 # %% auto #0
 __all__ = ['EvalSet', 'arrays_dl', 'unwrap_dl', 'train_rows']
@@ -34,15 +34,22 @@ def _target_names(learn):
     to = getattr(getattr(getattr(learn, 'dls', None), 'train', None), 'dataset', None)
     return list(getattr(to, 'y_names', []) or []) or None
 
-def input_columns(learn) -> list[str]|None:
+def na_parent(name, conts:list):
+    "The continuous column whose FillMissing flag `name` is (`'x_na'` -> `'x'`), or None (a name may be an int: fastai takes 0, 1)"
+    return name[:-3] if isinstance(name, str) and name.endswith('_na') and name[:-3] in conts else None
+
+def input_columns(learn) -> list|None:
     "The raw DataFrame columns a tabular learner reads (its cat and cont names, without FillMissing's `_na` flags), else None"
     to = getattr(getattr(getattr(learn, 'dls', None), 'train', None), 'dataset', None)
     if not hasattr(to, 'cat_names'): return None
     conts = list(to.cont_names)
-    return [c for c in to.cat_names if not (c.endswith('_na') and c[:-3] in conts)] + conts
+    return [c for c in to.cat_names if na_parent(c, conts) is None] + conts
 
 def check_columns(learn, df:pd.DataFrame, what:str='the DataFrame'):
-    "A `DataError` naming the columns a tabular `learn` needs that `df` lacks"
+    "A `DataError` naming the columns a tabular `learn` needs that `df` lacks, or the columns `df` has twice"
+    twice = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
+    if twice: raise DataError(f"The column name(s) {twice} appear more than once in {what}, so a column can't be told from its "
+                              "namesake; rename or drop the copies, e.g. `df.loc[:, ~df.columns.duplicated()]` keeps the first of each.")
     need = input_columns(learn) or []
     missing = [c for c in need if c not in df.columns]
     if missing: raise DataError(f"Column(s) {missing} that the learner was trained on are missing from {what}; add them (NaN is allowed "
@@ -62,17 +69,76 @@ def plain_frame(df:pd.DataFrame, first:list=None) -> pd.DataFrame:
     order += [c for c in df.columns if c not in set(order)]
     return pd.DataFrame({c: _col(df[c]) for c in order}, index=df.index)   # fresh columns, in the order fastai reads them
 
+def numeric_columns(df:pd.DataFrame, conts:list, what:str) -> pd.DataFrame:
+    "`df` with its continuous columns `conts` as numbers: numeric text ('1.5') read as the number, other text a `DataError`"
+    for c in conts:
+        s = df[c]
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype): continue
+        x = pd.to_numeric(s.where(s.notna(), np.nan).astype(object), errors='coerce')
+        bad = s[s.notna() & x.isna()]
+        if len(bad):
+            shown = list(dict.fromkeys(bad.tolist()))[:5]
+            raise DataError(f"Column {c!r} of {what} is continuous, and {len(bad)} of its values are not numbers ({shown}, in "
+                            f"rows {bad.index.tolist()[:5]}); pass numbers (NaN for missing), e.g. "
+                            f"`df[{c!r}] = pd.to_numeric(df[{c!r}])`.")
+        df[c] = x.astype(np.float64)
+    return df
+
+def unseen_levels(learn, df:pd.DataFrame) -> dict:
+    "{column: (levels, rows)}: the non-missing values of `df`'s categorical columns that `learn`'s Categorify never saw"
+    to,res = learn.dls.train.dataset,{}
+    for c in input_columns(learn):
+        if c not in to.cat_names: continue
+        s = df[c]
+        new = s.notna() & ~s.isin(set(to.classes[c]))
+        if new.any(): res[c] = (list(dict.fromkeys(s[new].tolist())), int(new.sum()))
+    return res
+
+def warn_unseen(learn, df:pd.DataFrame, what:str):
+    "Warn, naming the columns, levels and rows, that `df` holds levels `learn` never saw: fastai reads them as '#na#' (code 0)"
+    for c,(levels,n) in unseen_levels(learn, df).items():
+        warnings.warn(f"{what[0].upper()}{what[1:]}: {n} of {len(df)} rows have level(s) {levels[:10]} of {c!r} that the learner "
+                      "never saw (its Categorify knows only the levels of the rows it was built from). They are read as fastai "
+                      "reads them, as '#na#' (code 0), as learn.predict does.", UserWarning, stacklevel=3)
+
+def unseen_as_missing(learn, df:pd.DataFrame) -> pd.DataFrame:
+    "`df` with the levels `learn` never saw as NaN: Categorify codes them the same ('#na#', 0), without a path pandas deprecates"
+    new = unseen_levels(learn, df)
+    if not new: return df
+    df = df.copy()
+    for c,(levels,_) in new.items(): df[c] = df[c].where(~df[c].isin(levels), np.nan)
+    return df
+
+def check_fillable(learn, df:pd.DataFrame, what:str):
+    "A `DataError` naming the continuous columns of `df` with NaN that `learn` has no fill value for (fastai would only assert)"
+    to = learn.dls.train.dataset
+    fill = set().union(*[getattr(p, 'na_dict', {}) for p in to.procs])
+    bad = {c: int(df[c].isna().sum()) for c in to.cont_names if c not in fill and df[c].isna().any()}
+    if bad: raise DataError(f"Column(s) {list(bad)} of {what} hold NaN (in {', '.join(map(str, bad.values()))} of {len(df)} rows), "
+                            "and the learner has no fill value for them: FillMissing fills only the columns that had missing values "
+                            f"in training. Fill or drop those rows first, e.g. `df.dropna(subset={list(bad)})`.")
+
+def read_frame(learn, df:pd.DataFrame, what:str='the DataFrame') -> pd.DataFrame:
+    "A copy of raw rows `df` as `learn`'s procs must see them: columns checked, numeric text read, NaN fillable, unseen levels warned"
+    check_columns(learn, df, what)
+    cols = input_columns(learn)
+    out = plain_frame(df, (cols or [])+(_target_names(learn) or []))
+    if cols is None: return out               # not a table (e.g. a text classifier's DataFrame): fastai reads it as it is
+    out = numeric_columns(out, list(learn.dls.train.dataset.cont_names), what)
+    check_fillable(learn, out, what)
+    warn_unseen(learn, out, what)
+    return out
+
 def eval_dl(learn, dl=None, need_targets:bool=True):
     "The DataLoader an analysis of `learn` reads: `dl`, a `test_dl` of a DataFrame, or the validation set"
     if isinstance(dl, pd.DataFrame):
         if len(dl)==0: raise DataError("The DataFrame passed as `dl` has no rows.")
-        check_columns(learn, dl, 'the DataFrame passed as `dl`')
-        ys = _target_names(learn)
-        missing = [c for c in ys or [] if c not in dl.columns]
+        df = read_frame(learn, dl, 'the DataFrame passed as `dl`')
+        missing = [c for c in _target_names(learn) or [] if c not in dl.columns]
         if missing and need_targets:
             raise DataError(f"The DataFrame passed as `dl` lacks the target column(s) {missing}, so there is nothing to "
                             "score against. Add them, or pass a DataLoader: `learn.dls.test_dl(df, with_labels=True)`.")
-        with preserved_rng(): return learn.dls.test_dl(plain_frame(dl, (input_columns(learn) or [])+(ys or [])), with_labels=not missing)
+        with preserved_rng(): return learn.dls.test_dl(unseen_as_missing(learn, df), with_labels=not missing)
     if dl is not None: return dl
     dls = getattr(learn, 'dls', None)
     dl = dls.valid if dls is not None and len(getattr(dls, 'loaders', []))>1 else None
@@ -120,8 +186,8 @@ def tabular_features(dl) -> dict[str, list[tuple[int,int]]]:
     cats,conts = list(dl.dataset.cat_names),list(dl.dataset.cont_names)
     feats = {n:[(1,j)] for j,n in enumerate(conts)}
     for i,n in enumerate(cats):
-        parent = n[:-3] if n.endswith('_na') else None
-        if parent in feats and parent not in cats: feats[parent].append((0,i))
+        parent = na_parent(n, conts)
+        if parent is not None and parent not in cats: feats[parent].append((0,i))
         else: feats.setdefault(n, []).append((0,i))
     order = [n for n in cats+conts if n in feats]
     return {n:feats[n] for n in order}
@@ -208,6 +274,50 @@ def as_eval_set(learn, dl=None, max_samples=None, seed:int=None, names=None, nee
         if names is not None: es = EvalSet(es.xs, es.ys, generic_features(es.xs, names), es.dl, es.rows, learn)
     else: es = build_eval_set(learn, dl, names, need_targets)
     return es if max_samples is None else es.sample(max_samples, new_seed() if seed is None else seed)
+
+def _predictions(model, xs:tuple, bs:int=4096) -> Tensor:
+    "The model's float outputs `[rows, outputs]` on `xs`, in chunks (for `why_not_finite` only: analyses score through the engine)"
+    outs = []
+    with eval_mode(model), torch.inference_mode():
+        for a in range(0, len(xs[0]), bs):
+            p = model(*[x[a:a+bs] for x in xs])
+            p = plain(p[0] if isinstance(p, (tuple, list)) else p).float()
+            outs.append(p.reshape(len(p), -1))
+    return torch.cat(outs)
+
+def non_finite_features(es:EvalSet) -> dict:
+    "{feature: rows}: the features of `es` whose model inputs hold NaN or inf, and in how many rows"
+    res = {}
+    for name,locs in es.features.items():
+        bad = None
+        for i,c in locs:
+            x = es.xs[i]
+            if not x.is_floating_point(): continue
+            b = ~torch.isfinite(x[:, c] if isinstance(c, int) else x)
+            b = b.reshape(len(b), -1).any(1)
+            bad = b if bad is None else bad|b
+        if bad is not None and bad.any(): res[name] = int(bad.sum())
+    return res
+
+def why_not_finite(model, es:EvalSet, what:str, score) -> str:
+    "The message of the error when the `what` (a loss or metric) of `model` on the rows of `es` is `score`, not a finite number"
+    head = f"The {what} of the unperturbed rows is {score}, so no change can be measured: "
+    bad = non_finite_features(es)
+    if bad:
+        tab = es.is_tabular
+        where = f"{'column' if tab else 'feature'}(s) {list(bad)} ({', '.join(map(str, bad.values()))} of the {len(es)} rows)"
+        return head + (f"the model's inputs hold NaN or inf in {where}, " + (
+            "which the learner has no fill value for: FillMissing fills only the columns that had missing values in training. "
+            f"Fill or drop those rows first, e.g. `df.dropna(subset={list(bad)})`." if tab else
+            "and the model turns them into NaN. Fill or drop those rows first."))
+    p = _predictions(model, es.xs)
+    nb = int((~torch.isfinite(p)).any(1).sum())
+    if nb: return head + (f"the model predicts NaN or inf for {nb} of the {len(es)} rows, although their inputs are finite: its "
+                          "weights may have diverged in training (a learning rate too high?); check `learn.get_preds()`.")
+    if any(y.is_floating_point() and not torch.isfinite(y).all() for y in es.ys):
+        return head + "some targets are inf; drop those rows first."
+    return head + ("the inputs, the model's predictions and the targets are finite, so the metric is what fails on them: check the "
+                   "targets and the metric (e.g. msle is NaN for targets below -1).")
 
 # %% ../nbs/03_evalset.ipynb #a86a3d67
 @patch

@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_explain.ipynb #309acba7
 from __future__ import annotations
-import inspect
+import inspect, numbers
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from fastcore.basics import patch
@@ -22,7 +22,7 @@ from .runner import Runner
 from .analyses import analysis
 
 # %% auto #0
-__all__ = ['EXPLAIN_METHODS', 'explanation_summary', 'explain_tensor_rows']
+__all__ = ['EXPLAIN_METHODS', 'explanation_summary', 'concat_explanations', 'explain_tensor_rows']
 
 # %% ../nbs/22_explain.ipynb #40e86353
 INSTALL_EXPLAIN = 'pip install "captum>=0.7"'   # what the `explain` extra adds
@@ -136,23 +136,31 @@ def background_rows(learn, units:Units, background, n_background:int, seed:int, 
         return xs, len(xs[0])
     if isinstance(units, TabularUnits) and not isinstance(background, pd.DataFrame):
         raise ArgumentError(f"background must be a DataFrame of raw rows, got {type(background).__name__}")
-    xs = units.encode_rows(background)
+    xs = units.encode_rows(background, 'the background')
     return xs, len(xs[0])
 
+def raw_text(v) -> str|None:
+    "A raw value as the text of an explanation's `value` column: numbers exact (their shortest round-trip form), missing as None"
+    if v is None or (not isinstance(v, str) and np.ndim(v)==0 and pd.isna(v)): return None
+    if isinstance(v, (bool, np.bool_)): return str(bool(v))
+    if isinstance(v, numbers.Integral): return str(int(v))
+    return str(v)     # a float's str is its shortest round-trip form (numpy's float32 too, in its own precision)
+
 def explanation_frame(df:pd.DataFrame, r:dict, labels:list, single:bool, **meta) -> pd.DataFrame:
-    "The long table of an explanation: per row, its features by |contribution|, with the raw `value` from `df`"
+    "The long table of an explanation: per row, its features by |contribution|, with the raw `value` from `df` as text"
     names,C = r['features'],r['contributions']
     order = np.argsort(-np.abs(C), axis=1, kind='stable')                # per row, by |contribution|
     values = np.take_along_axis(df[names].to_numpy(dtype=object), order, 1)
     F = len(names)
     res = pd.DataFrame({'row': np.repeat(df.index.to_numpy(), F), 'feature': np.array(names, dtype=object)[order].ravel(),
-                        'value': pd.Series(values.ravel(), dtype=object), 'contribution': np.take_along_axis(C, order, 1).ravel(),
+                        'value': pd.Series([raw_text(v) for v in values.ravel()], dtype=str),
+                        'contribution': np.take_along_axis(C, order, 1).ravel(),
                         'se': np.take_along_axis(r['se'], order, 1).ravel()})
     gap = float(np.abs(r['prediction'] - r['base'] - C.sum(1)).max())
     if single:
         return finish(res.drop(columns='row'), 'explain', base_value=float(r['base'][0]), prediction=float(r['prediction'][0]),
                       target=labels[0], additivity_gap=gap, **meta)
-    res['target'] = pd.Series(np.repeat(np.array(labels, dtype=object), F), dtype=object)
+    res['target'] = pd.Series([t for t in labels for _ in range(F)]).infer_objects()   # typed (str, int), for parquet
     res['base_value'],res['prediction'] = np.repeat(r['base'], F),np.repeat(r['prediction'], F)
     return finish(res, 'explain', additivity_gap=gap, **meta)
 
@@ -215,17 +223,75 @@ def explain(self:TabularLearner,
     "Contribution of each feature to the prediction for `rows`, relative to the mean prediction over a background"
     single = isinstance(rows, pd.Series)
     units = TabularUnits(self)
-    df = units.rows_frame(rows)            # checks the type, the columns and the levels
+    df = units.rows_frame(rows, 'the rows to explain')   # checks the type and columns, reads numeric text, warns of unseen levels
     if not df.index.is_unique:
         raise ArgumentError("The rows' index has duplicate labels; the result is keyed by them. Call `df.reset_index(drop=True)` first.")
-    return explain_rows(self, units, rows, units.encode_rows(df), df, single, tabular_features(self.dls.train), target=target,
+    return explain_rows(self, units, rows, units.encode_frame(df), df, single, tabular_features(self.dls.train), target=target,
                         method=method, background=background, n_background=n_background, n_samples=n_samples, exact=exact,
                         seed=seed, bs=bs, details=details, tol=tol, time_limit=time_limit)
 
 # %% ../nbs/22_explain.ipynb #6fe211f5
+_STACK_FIX = ("Stack explanations with `concat_explanations(expl_a, expl_b)`, which keeps their rows apart, or explain all "
+              "the rows in one call.")
+
+def explained_rows(df:pd.DataFrame,     # A table of `learn.explain` for rows (one row, or many with a `row` column)
+                   fn:str,              # The function asking, for the messages
+                   complete:bool=False, # Also require every row to have the same features (a [rows, features] array)
+                  ) -> list[tuple]:     # [(row label, its lines)]; the label is None for the explanation of one row
+    "The explained rows of a tabular explanation, each with its lines, or a `DataError` when the lines of different rows got mixed"
+    single = 'row' not in df.columns
+    keys = ['feature'] if single else ['row', 'feature']
+    twice = df[df.duplicated(keys, keep=False)]
+    mixed = [] if single else [c for c in ('target','base_value','prediction') if c in df.columns
+                               and (df.groupby('row', sort=False)[c].nunique(dropna=False)>1).any()]
+    if single and len(twice):
+        f = twice['feature'].iloc[0]
+        f = f.item() if hasattr(f, 'item') else f
+        raise DataError(f"{fn}: feature {f!r} appears {int((df['feature']==f).sum())} times in this explanation of one row: the "
+                        "table stacks one-row explanations (as `pd.concat([expl_a, expl_b])` does), and their base values and "
+                        f"predictions, which a one-row explanation keeps in attrs, are lost. {_STACK_FIX}")
+    if len(twice) or mixed:
+        if len(twice):
+            k,f = (v.item() if hasattr(v, 'item') else v for v in (twice['row'].iloc[0], twice['feature'].iloc[0]))
+            what = f"row {k!r} has feature {f!r} {int(((df['row']==k) & (df['feature']==f)).sum())} times"
+        else: what = f"the lines of one row disagree on its {mixed[0]}"
+        raise DataError(f"{fn}: {what}: the table stacks explanations whose rows share labels (as `pd.concat([expl_a, expl_b])` "
+                        f"does when both explained rows labelled 0, 1, ...), so which line belongs to which row is lost. {_STACK_FIX}")
+    cases = [(None, df)] if single else [(k.item() if hasattr(k, 'item') else k, g) for k,g in df.groupby('row', sort=False)]
+    if complete and len(cases)>1 and len({frozenset(g['feature']) for _,g in cases})>1:
+        raise DataError("Each explained row must have each feature exactly once, and this table has rows with missing features: "
+                        "pass the table `learn.explain` returned (whole rows may be dropped, not single lines).")
+    return cases
+
+def case_facts(part:pd.DataFrame, attrs:dict) -> tuple:
+    "(target, prediction, base_value) of one explained row: from its columns, or from `attrs` for the explanation of one row"
+    def first(c):
+        v = part[c].iloc[0] if c in part.columns else attrs.get(c)
+        return v.item() if hasattr(v, 'item') else v
+    return first('target'), first('prediction'), first('base_value')
+
+def value_numbers(values) -> np.ndarray:
+    "The numbers of an explanation's `value` texts, as float64 (NaN where missing or not a number)"
+    return pd.to_numeric(pd.Series(list(values), dtype=object), errors='coerce').to_numpy(np.float64)
+
+def is_continuous(feature, values, categorical:list=None) -> bool:
+    "Whether `feature` (with these `value`s) is continuous: not in `categorical` (attrs), or else when every value is a number"
+    if categorical is not None: return feature not in categorical
+    v = pd.Series(list(values), dtype=object).dropna()
+    return len(v)>0 and not v.map(lambda x: isinstance(x, (bool, np.bool_))).any() and not np.isnan(value_numbers(v)).any()
+
+def shown_value(v, continuous:bool, digits:int=4) -> str:
+    "A `value` as a reader sees it: a continuous feature's number to `digits` significant digits, a level as written, 'missing'"
+    if v is None or (not isinstance(v, str) and pd.isna(v)): return 'missing'
+    if continuous:
+        x = value_numbers([v])[0]
+        if not np.isnan(x): return f'{x:.{digits}g}'
+    return str(v)
+
 def many_rows_frame(ex, fn:str, needs=()) -> pd.DataFrame:
-    "The long table of a many-row explanation, or an `ArgumentError` that says what to pass"
+    "The long table of a many-row explanation (its rows checked apart), or an `ArgumentError` that says what to pass"
     df = frame_of(ex, 'explain', {'feature','contribution'}, fn)
+    explained_rows(df, fn)
     if 'row' not in df.columns:
         raise ArgumentError(f"{fn} summarises the explanation of many rows: pass `learn.explain(df)` with a DataFrame of rows; "
                             "this is the explanation of one row (a Series; draw it with plot_explanation).")
@@ -245,6 +311,48 @@ def explanation_summary(ex, # The result of `learn.explain(df)` for a DataFrame 
     a = df.attrs
     return finish(res, 'explanation_summary', n_rows=int(df['row'].nunique()), target=tg[0] if len(tg)==1 else None,
                   method=a.get('method'), n_samples=a.get('n_samples'), exact=a.get('exact'), n_background=a.get('n_background'))
+
+# %% ../nbs/22_explain.ipynb #37a43d7e
+_ROW_ATTRS = ('target', 'base_value', 'prediction')   # a one-row explanation's own numbers: columns once stacked
+
+def _as_many(df:pd.DataFrame, label) -> pd.DataFrame:
+    "A one-row explanation as the table of many rows: a `row` column, and target, base value and prediction as columns"
+    a = df.attrs
+    if 'base_value' not in a or 'prediction' not in a:
+        raise DataError("This one-row explanation has lost its attrs (base_value, prediction); pass the table `learn.explain` "
+                        "returned.")
+    res = df.copy()
+    res.insert(0, 'row', [label]*len(df))
+    res['target'] = pd.Series([a.get('target')]*len(df), index=df.index).infer_objects()
+    res['base_value'],res['prediction'] = float(a['base_value']),float(a['prediction'])
+    return res
+
+def concat_explanations(*expls,     # Results of `learn.explain` for rows (one or many; DataFrames or `Result`s), or a list of them
+                        keys:list=None, # One name per explanation; rows are then labelled 'key:label' (one row: 'key')
+                       ) -> pd.DataFrame: # One explanation of many rows, each row apart
+    "Explanations of rows stacked into one, whose explained rows stay apart (`pd.concat` mixes rows that share a label)"
+    if len(expls)==1 and isinstance(expls[0], (list, tuple)): expls = tuple(expls[0])
+    if not expls: raise ArgumentError("concat_explanations needs at least one explanation.")
+    dfs = [frame_of(e, 'explain', {'feature','contribution'}, 'concat_explanations') for e in expls]
+    for d in dfs: explained_rows(d, 'concat_explanations')
+    if keys is not None and (isinstance(keys, str) or len(keys)!=len(dfs) or len(set(map(str, keys)))!=len(dfs)):
+        raise ArgumentError(f"keys must hold one distinct name per explanation ({len(dfs)}), got {keys!r}")
+    labels = [[i] if 'row' not in d.columns else list(pd.unique(d['row'])) for i,d in enumerate(dfs)]
+    flat = [l for ls in labels for l in ls]
+    clash = keys is not None or len(set(flat))<len(flat)
+    parts = []
+    for i,d in enumerate(dfs):
+        k = i if keys is None else keys[i]
+        if 'row' not in d.columns: d = _as_many(d, str(k) if clash else i)
+        elif clash: d = d.assign(row=[f'{k}:{l}' for l in d['row']])
+        parts.append(d)
+    res = pd.concat(parts, ignore_index=True)
+    res['target'] = res['target'].infer_objects()
+    same = {k: v for k,v in dfs[0].attrs.items() if k not in _ROW_ATTRS+('analysis',) and all(d.attrs.get(k)==v for d in dfs[1:])}
+    cats = list(dict.fromkeys(c for d in dfs for c in d.attrs.get('categorical') or []))
+    gaps = [d.attrs['additivity_gap'] for d in dfs if d.attrs.get('additivity_gap') is not None]
+    return finish(res, 'explain', **{**same, 'categorical': cats if any('categorical' in d.attrs for d in dfs) else None,
+                                     'additivity_gap': max(gaps) if gaps else None})
 
 # %% ../nbs/22_explain.ipynb #5c0b7a11
 def explain_tensor_rows(learn, rows, names=None, **kwargs):

@@ -4,10 +4,10 @@
 
 # %% ../nbs/36_shap.ipynb #a9444d37
 from __future__ import annotations
-import numbers
 import numpy as np, pandas as pd
 from .checks import ArgumentError, DataError, check_names
 from .results import Result, frame_of
+from .explain import explained_rows, is_continuous, value_numbers
 
 # %% auto #0
 __all__ = ['to_shap']
@@ -24,17 +24,16 @@ def shap_module():
     return shap
 
 # %% ../nbs/36_shap.ipynb #7e48c8fe
-def _is_number(v) -> bool: return isinstance(v, (numbers.Number, np.number, np.bool_)) or v is None or pd.isna(v)
-
-def shap_data(raw:np.ndarray,  # [rows, features] raw values (object)
-              C:np.ndarray,    # [rows, features] contributions
-             ) -> np.ndarray:  # [rows, features] float64
-    "Numbers for shap: numeric columns as they are, labels as codes numbered by their mean contribution"
+def shap_data(raw:np.ndarray,        # [rows, features] raw values (an explanation's `value` texts, or numbers)
+              C:np.ndarray,          # [rows, features] contributions
+              continuous:list=None,  # Per feature, whether it is continuous; `None`: when every value of its column is a number
+             ) -> np.ndarray:        # [rows, features] float64
+    "Numbers for shap: continuous columns as their numbers, labels as codes numbered by their mean contribution"
     D = np.empty(raw.shape, dtype=np.float64)
     for j in range(raw.shape[1]):
         col = raw[:, j]
-        if all(_is_number(v) for v in col):
-            D[:, j] = col.astype(np.float64); continue
+        if (is_continuous(None, col) or pd.isna(pd.Series(col, dtype=object)).all()) if continuous is None else continuous[j]:
+            D[:, j] = value_numbers(col); continue
         k,levels = pd.factorize(pd.Series(col, dtype=object), use_na_sentinel=False)   # NaN is a level of its own
         mean = np.bincount(k, weights=C[:, j], minlength=len(levels)) / np.bincount(k, minlength=len(levels))
         rank = np.lexsort(([str(l) for l in levels], mean))                          # by mean contribution, then label
@@ -47,15 +46,12 @@ def rows_arrays(df:pd.DataFrame,       # A table of `learn.explain` for rows (on
                 features:list=None,    # The order of the features; `None`: by mean |contribution|, largest first
                ) -> dict:              # values, base, raw, se, data, features, rows
     "The arrays of a tabular explanation: [rows, features] in one feature order"
+    explained_rows(df, 'to_shap', complete=True)     # each row apart, with every feature once
     single = 'row' not in df.columns
     if single: ri,rows = np.zeros(len(df), dtype=int),[None]
     else: ri,rows = pd.factorize(df['row'], sort=False)
     fi,names = pd.factorize(df['feature'], sort=False)
     names,R,F = list(names),len(rows),len(names)
-    n = np.zeros((R, F), dtype=int); np.add.at(n, (ri, fi), 1)
-    if (n!=1).any():
-        raise DataError("Each explained row must have each feature exactly once, and this table has rows with missing or "
-                        "repeated features: pass the table `learn.explain` returned (whole rows may be dropped, not single lines).")
     def grid(col, dtype=np.float64):
         "Column `col` as [rows, features]"
         a = np.empty((R, F), dtype=dtype); a[ri, fi] = df[col].to_numpy(dtype=dtype)
@@ -81,8 +77,12 @@ def rows_arrays(df:pd.DataFrame,       # A table of `learn.explain` for rows (on
                                 f"prediction); {f'missing {missing}' if missing else f'repeated {twice}'}.")
         order = np.array([names.index(f) for f in given])
     se = grid('se')[:, order] if 'se' in df.columns else None   # the standard errors of sampled values (0 when enumerated)
-    C,raw = C[:, order],raw[:, order]
-    return dict(values=C, base=base, raw=raw, se=se, data=shap_data(raw, C), features=[names[i] for i in order],
+    C,raw,feats = C[:, order],raw[:, order],[names[i] for i in order]
+    cats = df.attrs.get('categorical')
+    cont = [is_continuous(f, raw[:, j], cats) for j,f in enumerate(feats)]
+    shown = raw.copy()                                          # what shap writes beside a feature: numbers as numbers
+    for j in np.flatnonzero(cont): shown[:, j] = value_numbers(raw[:, j])
+    return dict(values=C, base=base, raw=shown, se=se, data=shap_data(raw, C, cont), features=feats,
                 rows=[r.item() if hasattr(r, 'item') else r for r in rows])
 
 # %% ../nbs/36_shap.ipynb #8442bb30

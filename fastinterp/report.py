@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from . import __version__
 from .checks import ArgumentError, check_args, real_rule, flag, positive_int
-from .results import Result, frame_of, one_of_many
+from .results import Result, frame_of
+from .explain import explained_rows, case_facts, is_continuous, shown_value
 from .vision.explain import ImageExplanation
 from .plots.explain import plot_explanation
 from .plots.text import text_scale, texts_html
@@ -56,19 +57,18 @@ def _tabular_cases(df:pd.DataFrame, top_k:int) -> list:
     "(title, html) of each explained row of a tabular explanation"
     from matplotlib.figure import Figure
     a = df.attrs
-    keys = [None] if 'row' not in df.columns else [k.item() if hasattr(k, 'item') else k for k in pd.unique(df['row'])]
     out = []
-    for k in keys:
-        part = df if k is None else one_of_many(df, 'row', k)
-        first = lambda c: part[c].iloc[0] if c in part.columns else a.get(c)
-        tgt,pred,base = first('target'),first('prediction'),first('base_value')
+    for k,part in explained_rows(df, 'explanation_report'):
+        tgt,pred,base = case_facts(part, a)
         part = part.reindex(part['contribution'].abs().sort_values(ascending=False, kind='stable').index)
         tot = float(part['contribution'].sum())
         fig = Figure(figsize=(6.5, 0.35*min(len(part), top_k+1)+1.5))
         plot_explanation(df, row=k, top_k=top_k, ax=fig.subplots())
-        rows = ''.join(f'<tr><td>{html.escape(str(f))}</td><td>{html.escape(_val(v))}</td>'
+        vals = part['value'] if 'value' in part.columns else [None]*len(part)
+        shown = [shown_value(v, is_continuous(f, [v], a.get('categorical'))) for f,v in zip(part['feature'], vals)]
+        rows = ''.join(f'<tr><td>{html.escape(str(f))}</td><td>{html.escape(v)}</td>'
                        f'<td class="{"fi-pos" if c>=0 else "fi-neg"}">{c:+.4g}</td></tr>'
-                       for f,v,c in zip(part['feature'], part['value'] if 'value' in part.columns else [None]*len(part), part['contribution']))
+                       for f,v,c in zip(part['feature'], shown, part['contribution']))
         table = (f'<table class="fi-values"><thead><tr><th>feature</th><th>value (raw units)</th><th>contribution</th></tr></thead>'
                  f'<tbody>{rows}</tbody></table>')
         meth,gap,nb = a.get('method', 'shapley'),a.get('additivity_gap'),a.get('n_background')

@@ -19,9 +19,11 @@ def _plain_value(v, path):
     if isinstance(v, numbers.Real): return float(v)
     if isinstance(v, np.ndarray) and v.ndim==0: return _plain_value(v.item(), path)
     if isinstance(v, dict):
-        bad = [k for k in v if not isinstance(k, str)]
-        if bad: raise TypeError(f"attrs{path} has non-str keys {bad[:3]}")
-        return {k: _plain_value(x, f"{path}[{k!r}]") for k,x in v.items()}
+        bad = [k for k in v if not isinstance(k, (str, numbers.Integral)) or isinstance(k, (bool, np.bool_))]
+        if bad: raise TypeError(f"attrs{path} has keys {bad[:3]} that are neither str nor int")
+        keys = [str(k) for k in v]     # JSON (parquet's and feather's attrs) has str keys only: int names become '0', '1'
+        if len(set(keys))<len(keys): raise TypeError(f"attrs{path} has keys alike as text ({list(v)[:5]}); rename the columns")
+        return {str(k): _plain_value(x, f"{path}[{k!r}]") for k,x in v.items()}
     if isinstance(v, (list, tuple)) and not isinstance(v, np.ndarray): return [_plain_value(x, f"{path}[{i}]") for i,x in enumerate(v)]
     raise TypeError(f"attrs{path} is a {type(v).__name__}; only plain data (str, int, float, bool, None, lists and dicts) goes in attrs, "
                     "arrays go in a Result")
@@ -80,6 +82,10 @@ def frame_of(res, analysis:str|tuple=None, needs:set=(), fn:str='This function')
         raise ArgumentError(f"{fn} needs the result of {' or '.join(want) if want else 'an analysis'}; got "
                             f"{f'the result of {got}' if got else 'a DataFrame'}{f' without the columns {sorted(missing)}' if missing else ''}.")
     return df
+
+def literal(v) -> str:
+    "`v` as text that matplotlib draws as written: each `$` escaped, so a level '$$' or a column 'cost ($)' is never read as maths"
+    return str(v).replace('$', r'\$')
 
 def one_of_many(df:pd.DataFrame, # A table that stacks several explanations, one per value of `col`
                 col:str,         # The column that tells them apart ('row', 'text')

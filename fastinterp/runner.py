@@ -128,7 +128,7 @@ def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
     check_targets(es.ys)
     b = run.rows(_base, n)
     base = b.sums/n if scorer.per_row else scorer.reduce(b.rows['p'], es.ys)
-    check_baseline(scorer, base)
+    check_baseline(scorer, base, model, es)
     if scorer.per_row:
         def _part(lo, hi):
             loc,live = es.slice(lo, hi),{}

@@ -13,7 +13,7 @@ from torch import Tensor
 from fastai.learner import Metric, mk_metric
 from fastai.torch_core import to_detach
 from .checks import ArgumentError, DataError
-from .evalset import plain
+from .evalset import plain, why_not_finite
 from .engine import run_perturbed
 
 # %% auto #0
@@ -239,11 +239,9 @@ def check_targets(ys):
             raise DataError(f"{int(torch.isnan(y).sum())} of the {len(y)} evaluation targets are NaN; drop those rows first "
                             "(e.g. `df.dropna(subset=[target])`).")
 
-def check_baseline(scorer:Scorer, base:float):
-    "A `DataError` when the score of the unperturbed rows is not a finite number: then no change can be measured"
-    if not np.isfinite(base):
-        raise DataError(f"The {scorer.name} of the unperturbed rows is {base}, so no change can be measured: check the "
-                        "targets and the metric (e.g. msle is NaN for targets below -1).")
+def check_baseline(scorer:Scorer, base:float, model=None, es=None):
+    "A `DataError` when the score of the unperturbed rows is not a finite number (then no change can be measured), saying why"
+    if not np.isfinite(base): raise DataError(why_not_finite(model, es, scorer.name, base))
 
 def score_jobs(model, es, scorer:Scorer, jobs:Iterable, bs:int=8192, amp=None):
     "Yield `('base', score, None)`, then `(k, score, per-row change or None)` for each job `k` of `jobs`"
@@ -256,7 +254,7 @@ def score_jobs(model, es, scorer:Scorer, jobs:Iterable, bs:int=8192, amp=None):
     for k,out in run_perturbed(model, es.xs, _all(), scorer.out_fn(ys), bs=bs, amp=amp):
         score = scorer.reduce(out, ys)
         if k==0:
-            check_baseline(scorer, score)
+            check_baseline(scorer, score, model, es)
             base_rows = out if scorer.per_row else None
             yield 'base', score, None
         else: yield k-1, score, None if base_rows is None else out-base_rows

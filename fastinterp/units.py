@@ -4,17 +4,22 @@
 
 # %% ../nbs/07_units.ipynb #7421e33c
 from __future__ import annotations
+import numbers
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from .checks import ArgumentError, DataError, check_names
 from .guard import preserved_rng
 from .evalset import (EvalSet, eval_dl, is_tabular_dl, is_text_dl, materialize, model_device, tabular_features, input_columns,
-                                check_columns, plain_frame)
+                                read_frame, unseen_as_missing)
 
 # %% auto #0
-__all__ = ['Units', 'tabular_procs', 'TabularUnits', 'encode_raw', 'raw_frame', 'TensorUnits', 'units_for']
+__all__ = ['is_name', 'Units', 'tabular_procs', 'TabularUnits', 'encode_raw', 'raw_frame', 'TensorUnits', 'units_for']
 
 # %% ../nbs/07_units.ipynb #9782c94b
+def is_name(v) -> bool:
+    "Whether `v` can name a column: a str, or an int (fastai trains on DataFrames whose columns are 0, 1, ...)"
+    return isinstance(v, (str, numbers.Integral)) and not isinstance(v, (bool, np.bool_))
+
 class Units:
     "How the raw values of the column features of an analysis map to a model's units (see `TabularUnits`, `TensorUnits`)"
     kind = 'columns'
@@ -23,14 +28,15 @@ class Units:
     def levels(self, feature:str) -> list: raise NotImplementedError        # known levels of a categorical feature
     def encode_grid(self, feature:str, grid) -> Tensor: raise NotImplementedError   # [len(grid), locations of the feature]
     def raw_frame(self, es:EvalSet) -> pd.DataFrame: raise NotImplementedError      # the rows of `es` in raw units
-    def encode_rows(self, rows) -> tuple[Tensor,...]: raise NotImplementedError     # model input for raw rows
-    def rows_frame(self, rows) -> pd.DataFrame: raise NotImplementedError           # raw rows as a DataFrame of the features
+    def encode_rows(self, rows, what:str='the rows') -> tuple[Tensor,...]: raise NotImplementedError  # model input for raw rows
+    def rows_frame(self, rows, what:str='the rows') -> pd.DataFrame: raise NotImplementedError        # raw rows as a DataFrame
 
-    def check_features(self, features, arg:str='features') -> list[str]:
-        "`features` (a name or a list of names) as a list, or an `ArgumentError` listing the valid ones"
-        if not isinstance(features, str) and not (isinstance(features, (list, tuple)) and all(isinstance(f, str) for f in features)):
+    def check_features(self, features, arg:str='features') -> list:
+        "`features` (a name or a list of names: str, or int for columns 0, 1, ...) as a list, or an `ArgumentError` listing the valid ones"
+        given = list(features) if isinstance(features, (list, tuple)) else [features]
+        if not all(is_name(f) for f in given):
             raise ArgumentError(f"{arg} must be a feature name or a list of names, got {features!r}")
-        return check_names(features, self.features, 'feature', arg)
+        return check_names(given, self.features, 'feature', arg)
 
 # %% ../nbs/07_units.ipynb #b23cafee
 def tabular_procs(learn) -> dict:
@@ -79,29 +85,30 @@ class TabularUnits(Units):
                                 f"Categorify knows only the levels it found in the rows it was built from (training and validation), and "
                                 f"would map {'it' if len(bad)==1 else 'them'} to '#na#', code 0. Known levels: {classes[1:][:30]}")
 
-    def rows_frame(self, rows) -> pd.DataFrame:
-        "Raw rows (a DataFrame, or a Series for one row) as a checked DataFrame with plain dtypes"
+    def rows_frame(self, rows, what:str='the rows') -> pd.DataFrame:
+        "Raw rows (a DataFrame, or a Series for one row) as fastai reads them (`read_frame`: unseen levels warned of, not refused)"
         if isinstance(rows, pd.Series): rows = rows.to_frame().T.infer_objects()
         if not isinstance(rows, pd.DataFrame): raise ArgumentError(f"Expected a DataFrame or Series of raw rows, got {type(rows).__name__}")
         if len(rows)==0: raise ArgumentError("No rows given: the DataFrame is empty.")
-        check_columns(self.learn, rows, 'the rows')
-        rows = plain_frame(rows, self.features)
-        for c in self.features:
-            if self.is_categorical(c): self.check_levels(c, rows[c], arg='the rows')
-        return rows
+        return read_frame(self.learn, rows, what)
 
-    def encode_rows(self, rows) -> tuple[Tensor,...]:
-        "The model's inputs `(cats, conts)` for raw `rows`, on the model's device, exactly as `learn.dls.test_dl(rows)` makes them"
-        rows = self.rows_frame(rows)
+    def encode_frame(self, df:pd.DataFrame) -> tuple[Tensor,...]:
+        "The model's inputs `(cats, conts)` for rows already read by `rows_frame`, exactly as `learn.dls.test_dl` makes them"
         with preserved_rng():
-            dl = self.learn.dls.test_dl(rows, with_labels=False)
+            dl = self.learn.dls.test_dl(unseen_as_missing(self.learn, df), with_labels=False)
             xs,_ = materialize(dl, n_inp=self.learn.dls.n_inp, device=model_device(self.learn.model))
         return xs
 
-    def encode_values(self, feature:str, values) -> Tensor:
-        "[len(values), len(columns)]: model-unit values of `feature`'s columns (`_na` flag included) for raw `values`"
+    def encode_rows(self, rows, what:str='the rows') -> tuple[Tensor,...]:
+        "The model's inputs `(cats, conts)` for raw `rows`, on the model's device, exactly as `learn.dls.test_dl(rows)` makes them"
+        return self.encode_frame(self.rows_frame(rows, what))
+
+    def encode_values(self, feature:str, values, arg:str='values') -> Tensor:
+        "[len(values), len(columns)]: model-unit values of `feature`'s columns (`_na` flag included) for raw `values`, levels checked"
         self.check_features(feature, 'feature')
         to,values = self.to,list(values)
+        if self.is_categorical(feature):    # values asked for: an unseen level is refused ('#na#' asks for the unknown level)
+            self.check_levels(feature, [v for v in values if not (isinstance(v, str) and v=='#na#')], arg=arg)
         # a template row of valid raw values for the other columns; only `feature`'s columns are read back
         tmpl = {c: to.classes[c][min(1, len(to.classes[c])-1)] for c in self.features if c in to.cat_names}
         tmpl.update({c: 0.0 for c in to.cont_names})
@@ -116,9 +123,7 @@ class TabularUnits(Units):
         self.check_features(feature, 'feature')
         grid = list(grid)
         if not grid: raise ArgumentError(f"The grid of {feature!r} is empty; pass at least one value.")
-        if self.is_categorical(feature):
-            self.check_levels(feature, [g for g in grid if not (isinstance(g, str) and g=='#na#')], arg='grid')
-            return self.encode_values(feature, grid)
+        if self.is_categorical(feature): return self.encode_values(feature, grid, arg='grid')
         x = _numbers(feature, grid)
         fm = tabular_procs(self.learn).get('FillMissing')
         if np.isnan(x).any() and (fm is None or feature not in fm.na_dict): _no_fill(feature)
@@ -194,13 +199,13 @@ class TensorUnits(Units):
         es = self.es if es is None else es
         idx = None if es.rows is None else es.rows.numpy()
         return pd.DataFrame({f: es.xs[i][:, c].cpu().numpy() for f,((i,c),) in self.locs.items()}, index=idx)
-    def encode_rows(self, rows) -> tuple[Tensor,...]:
+    def encode_rows(self, rows, what:str='the rows') -> tuple[Tensor,...]:
         "Model input for `rows`: a tensor or array (one input), a tuple of them (one per input), or a DataFrame of the features"
         xs = self.es.xs
         if isinstance(rows, pd.Series): rows = rows.to_frame().T
         if isinstance(rows, pd.DataFrame):
             missing = [f for f in self.features if f not in rows.columns]
-            if missing: raise DataError(f"The rows lack column(s) {missing}; the features are {self.features}.")
+            if missing: raise DataError(f"{what[0].upper()}{what[1:]} lack column(s) {missing}; the features are {self.features}.")
             out = [torch.zeros((len(rows), x.shape[1]), dtype=x.dtype, device=x.device) for x in xs]
             for f,((i,c),) in self.locs.items(): out[i][:, c] = torch.as_tensor(rows[f].to_numpy(np.float64)).to(out[i].dtype)
             return tuple(out)
@@ -215,8 +220,8 @@ class TensorUnits(Units):
                                     f"columns: pass a [{x.shape[1]}] row or an [n, {x.shape[1]}] tensor.")
             out.append(t.detach().to(x.device, x.dtype).clone())
         return tuple(out)
-    def rows_frame(self, rows) -> pd.DataFrame:
-        xs = self.encode_rows(rows)
+    def rows_frame(self, rows, what:str='the rows') -> pd.DataFrame:
+        xs = self.encode_rows(rows, what)
         idx = rows.index if isinstance(rows, pd.DataFrame) else None
         return pd.DataFrame({f: xs[i][:, c].cpu().numpy() for f,((i,c),) in self.locs.items()}, index=idx)
 

@@ -154,7 +154,7 @@ def test_fillmissing_joins_parent(na_learn):
 def test_values_are_raw(reg_learn):
     r = _row(x0=1.234, cat_a='c')
     e = reg_learn.explain(r, seed=0).set_index('feature')
-    fct.test_eq(e.loc['x0', 'value'], 1.234)
+    fct.test_eq(e.loc['x0', 'value'], '1.234')      # the raw value as text: exact, and one type for parquet (test_inputs.py)
     fct.test_eq(e.loc['cat_a', 'value'], 'c')
 
 
@@ -228,12 +228,12 @@ def test_bad_tabular_input(reg_learn, clf_learn):
         reg_learn.explain(pd.DataFrame([_row(), _row()], index=[0, 0]))
 
 
-def test_unseen_category_names_known_levels(reg_learn):
-    "An unseen level would silently become '#na#' (code 0); explain refuses it and says where the levels came from"
-    with pytest.raises(ArgumentError, match=r"\['zz'\] is not a level of 'cat_a'.*training and validation.*Known levels: \['a', 'b', 'c'\]"):
-        reg_learn.explain(_row(cat_a='zz'))
-    with pytest.raises(ArgumentError, match=r"not a level of 'noise_cat'.*Known levels: \['u', 'v', 'w'\]"):
-        reg_learn.explain(pd.DataFrame([_row(), _row(noise_cat='q')]))
+def test_unseen_category_is_read_as_na_with_a_warning(reg_learn):
+    "An unseen level is read as fastai reads it ('#na#', code 0, as learn.predict does), with a warning naming it (test_inputs.py)"
+    with pytest.warns(UserWarning, match=r"1 of 1 rows have level\(s\) \['zz'\] of 'cat_a' that the learner never saw.*'#na#'"):
+        reg_learn.explain(_row(cat_a='zz'), seed=0, n_samples=3)
+    with pytest.warns(UserWarning, match=r"1 of 2 rows have level\(s\) \['q'\] of 'noise_cat'"):
+        reg_learn.explain(pd.DataFrame([_row(), _row(noise_cat='q')]), seed=0, n_samples=3)
     e = reg_learn.explain(_row(cat_a=np.nan), seed=0, n_samples=3)   # missing is not unseen
     assert pd.isna(e.set_index('feature').loc['cat_a', 'value'])
 

@@ -180,3 +180,29 @@ def test_bar(ex):
     fct.test_eq(len(_colorbars(fig)), 0)
     _, ax2 = plt.subplots()
     assert plot_explanation_summary(ex, kind='bar', ax=ax2) is ax2.figure
+
+
+def test_beeswarm_of_a_parquet_round_trip(ex, tmp_path):
+    "The `value` texts read back from parquet colour the dots as the original table does (numbers parsed back, exactly)"
+    pytest.importorskip('pyarrow', reason='pyarrow (a test dependency) writes parquet')
+    ex.to_parquet(tmp_path/'ex.parquet')
+    back = pd.read_parquet(tmp_path/'ex.parquet')
+    a, b = plot_explanation_summary(ex).axes[0], plot_explanation_summary(back).axes[0]
+    for ca, cb in zip(a.collections, b.collections):
+        fct.test_eq(ca.get_facecolors(), cb.get_facecolors()); fct.test_eq(ca.get_offsets(), cb.get_offsets())
+    # the colour of x0 is its raw value's rank on coolwarm (the values read from the texts)
+    xi = [t.get_text() for t in b.get_yticklabels()].index('x0')
+    raw = pd.Series(back[back.feature == 'x0'].value.astype(float).to_numpy())
+    want = [matplotlib.colors.to_hex(plt.get_cmap('coolwarm')(r)) for r in (raw.rank()-1)/(len(raw)-1)]
+    fct.test_eq([matplotlib.colors.to_hex(c) for c in b.collections[xi].get_facecolors()], want)
+
+
+def test_stacked_explanations_summarise_each_row_once(reg_learn, ex):
+    "pd.concat of two explanations with the same row labels is refused; concat_explanations counts each row once"
+    a, b = ex[ex.row < 60], reg_learn.explain(synth_df(60, seed=3), seed=0)      # both labelled 0..59
+    with pytest.raises(DataError, match='concat_explanations'): explanation_summary(pd.concat([a, b]))
+    s = explanation_summary(concat_explanations(a, b))
+    fct.test_eq(s.attrs['n_rows'], 120)
+    both = pd.concat([a, b])
+    ref = both.contribution.abs().groupby(both.feature).mean()
+    fct.test_close(s.set_index('feature').mean_abs_contribution[ref.index].to_numpy(), ref.to_numpy(), eps=1e-12)   # summed in another order

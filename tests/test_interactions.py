@@ -172,7 +172,8 @@ def test_no_side_effects(ilearn):
     (dict(features=['c']), ArgumentError, 'at least 2 features'),
     (dict(features='c'), ArgumentError, 'at least 2 features'),
     (dict(features=['c', 'c']), ArgumentError, 'more than once'),
-    (dict(features=[1, 2]), ArgumentError, 'feature name or a list of names'),
+    (dict(features=[1, 2]), ArgumentError, r'Unknown features 1, 2 in features.*Valid features'),   # int names exist (columns 0, 1, ...)
+    (dict(features=[1.5, 2]), ArgumentError, 'feature name or a list of names'),
     (dict(max_samples=0), ArgumentError, 'max_samples must be'),
     (dict(max_samples=1.5), ArgumentError, 'max_samples must be'),
     (dict(max_samples=-3), ArgumentError, 'max_samples must be'),

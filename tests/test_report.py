@@ -59,6 +59,17 @@ def text_table(values, words):
     return finish(df, 'explain_text', method='IntegratedGradients on embeddings')
 
 
+def test_every_tabular_case_adds_up(clf_learn):
+    "Each case of a many-row report is one explained row: its prediction is its base value plus its own contributions"
+    e = clf_learn.explain(synth_df(50, seed=4).drop(columns='y').iloc[:4], seed=0)
+    h = explanation_report(e).html
+    preds = re.findall(r'<dt>prediction</dt><dd><b>([^<]+)</b>', h)
+    sums = re.findall(r'base value \+ sum = ([^;)]+)', h)
+    fct.test_eq(len(preds), 4)
+    fct.test_eq(preds, sums)                               # exact Shapley values (5 features): they add up to 4 digits
+    fct.test_eq(preds, [f'{p:.4g}' for p in e.groupby('row', sort=False).prediction.first()])
+
+
 # ---------------------------------------------------------------- one scale
 def test_same_attribution_same_colour_in_both_texts():
     "Text 0's largest word carries 0.4, text 1's 0.1; 'calm' carries 0.1 in both. On one scale both are a quarter green;"
@@ -206,7 +217,7 @@ def test_report_in_a_browser(notes, row_expl, img_expl, tmp_path):
         assert 'Patient seen with family visit today, ALL questions answered and resting' in text
         assert 'xxmaj' not in text.replace('xxmaj, xxup', '')            # named once in the legend, never drawn
         for f, v in zip(row_expl.feature[:2], row_expl.value[:2]):
-            assert f in text and (f'{v:.4g}' if isinstance(v, float) else str(v)) in text
+            assert f in text and (v if f in row_expl.attrs['categorical'] else f'{float(v):.4g}') in text   # `value` is text
         for s in ('What this shows.', "What it doesn't.", 'gradcam', 'shapley', 'IntegratedGradients on embeddings', 'fastinterp '):
             assert s in text, s
         # the same attribution has the same colour in both notes, as the browser computes it

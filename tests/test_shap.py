@@ -46,7 +46,7 @@ def test_one_row(reg_learn, rows):
     fct.test_eq(sv.shape, (5,))
     fct.test_eq(_by_feature(sv), t['contribution'].to_dict())          # values by feature, exactly
     fct.test_eq(sv.base_values, e.attrs['base_value'])
-    assert _same_raw(list(sv.display_data), list(t.loc[list(sv.feature_names), 'value']))
+    assert _same_raw(list(sv.display_data), list(rows.iloc[3][list(sv.feature_names)]))   # the raw values, numbers as numbers
     for f in CONTS: fct.test_eq(sv.data[list(sv.feature_names).index(f)], rows.iloc[3][f])
     for f in CATS: fct.test_eq(sv.data[list(sv.feature_names).index(f)], 0.)  # one label per column: code 0
     fct.test_close(sv.base_values + sv.values.sum(), e.attrs['prediction'], eps=1e-6)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import pandas as pd
 from ..checks import ArgumentError, check_args, real_rule
-from ..results import frame_of
+from ..results import frame_of, literal
 from ..correlation import linkage_matrix
 
 # %% auto #0
@@ -26,7 +26,8 @@ def plot_dendrogram(assoc:pd.DataFrame,    # Association matrix (see `feature_co
     names = list(assoc.columns)
     if len(names)<2: raise ArgumentError("A dendrogram needs at least two features.")
     if ax is None: _,ax = plt.subplots(figsize=(6, 0.3*len(names)+1.2))
-    kw = dict(orientation='left', labels=names, color_threshold=1-threshold if threshold is not None else None)|kwargs
+    kw = dict(orientation='left', labels=[literal(n) for n in names],
+              color_threshold=1-threshold if threshold is not None else None)|kwargs
     dendrogram(linkage_matrix(assoc, method), ax=ax, **kw)
     if threshold is not None:
         ax.axvline(1-threshold, color='grey', ls='--', lw=1)

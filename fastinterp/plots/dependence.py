@@ -6,14 +6,14 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from ..checks import ArgumentError, check_args, optional_bool, flag, positive_int
-from ..results import frame_of
+from ..results import frame_of, literal
 
 # %% auto #0
 __all__ = ['plot_partial_dependence']
 
 # %% ../../nbs/18_plot_dependence.ipynb #697271f8
 def _ticklabels(vals):
-    return [f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v) for v in vals]
+    return [f'{v:.3g}' if isinstance(v, (float, np.floating)) else literal(v) for v in vals]
 
 def _heatmap(ax, pdr, feats, kinds, tname, **kwargs):
     import matplotlib.pyplot as plt
@@ -21,12 +21,12 @@ def _heatmap(ax, pdr, feats, kinds, tname, **kwargs):
     r,c = list(pd.unique(pdr[f1])),list(pd.unique(pdr[f2]))
     z = pdr['average'].to_numpy().reshape(len(r), len(c))
     im = ax.imshow(z, aspect='auto', origin='lower', **kwargs)
-    ax.figure.colorbar(im, ax=ax, label=f'partial dependence ({tname})')
+    ax.figure.colorbar(im, ax=ax, label=literal(f'partial dependence ({tname})'))
     for set_t,set_l,vals,k in ((ax.set_yticks, ax.set_yticklabels, r, kinds[0]), (ax.set_xticks, ax.set_xticklabels, c, kinds[1])):
         step = max(1, len(vals)//10) if k=='continuous' else 1   # every level of a categorical is labelled
         set_t(range(0, len(vals), step)); set_l(_ticklabels(vals[::step]), fontsize=None if len(vals[::step])<=15 else 'small')
     if kinds[1]=='continuous' or len(c)>5: plt.setp(ax.get_xticklabels(), rotation=45, ha='right')
-    ax.set_ylabel(f1); ax.set_xlabel(f2)
+    ax.set_ylabel(literal(f1)); ax.set_xlabel(literal(f2))
 
 def _lines(ax, pdr, f, ycol, ice_arr, n_ice, centered, rug, targets, **kwargs):
     cent = lambda y: y - y[..., :1] if centered else y
@@ -38,8 +38,8 @@ def _lines(ax, pdr, f, ycol, ice_arr, n_ice, centered, rug, targets, **kwargs):
             rows = np.unique(np.linspace(0, len(ice_arr)-1, min(n_ice, len(ice_arr))).astype(int))
             ax.plot(x[keep], cent(ice_arr[rows][:, keep]).T, color='C0', alpha=0.2, lw=0.5)
         ax.plot(x[keep], cent(d[ycol].to_numpy()[keep]), color='C1' if ice_arr is not None and not multi else f'C{j}', lw=2,
-                label=None if t is None else str(t), **kwargs)
-    dec = (pdr.attrs.get('deciles') or {}).get(f)
+                label=None if t is None else literal(t), **kwargs)
+    dec = (pdr.attrs.get('deciles') or {}).get(str(f))     # attrs keep feature names as str keys
     if rug and dec is not None: ax.vlines(dec, 0, 0.05, transform=ax.get_xaxis_transform(), color='k', lw=1)
 
 def _dots(ax, pdr, f, ice_arr, centered, targets, **kwargs):
@@ -58,11 +58,11 @@ def _dots(ax, pdr, f, ice_arr, centered, targets, **kwargs):
     for j,t in enumerate(targets):
         d = first if t is None else pdr[pdr['target']==t]
         ax.plot(d['average'].to_numpy()-shift, ypos, 'o', color=f'C{1 if t is None else j}', ms=6,
-                label=None if t is None else str(t), **kwargs)
+                label=None if t is None else literal(t), **kwargs)
     ax.set_yticks(np.arange(len(levels))); ax.set_yticklabels([_ticklabels(levels)[i] for i in order])
     ax.grid(axis='y', color='0.9', lw=0.8); ax.set_axisbelow(True)
     ax.set_ylim(-0.7, len(levels)-0.3)
-    ax.set_ylabel(f)
+    ax.set_ylabel(literal(f))
 
 # %% ../../nbs/18_plot_dependence.ipynb #f8d533d6
 @check_args(ice=optional_bool, n_ice=positive_int, centered=flag, rug=flag)
@@ -95,12 +95,13 @@ def plot_partial_dependence(pdr,                # Result of `partial_dependence`
         _heatmap(ax, df, feats, kinds, tname, **kwargs)
     elif kinds[0]=='continuous':
         _lines(ax, df, feats[0], ycol, ice_arr, n_ice, centered, rug, targets, **kwargs)
-        ax.set_xlabel(feats[0]); ax.set_ylabel(('centered ' if centered else '') + ('accumulated local effect' if ycol=='ale' else 'partial dependence'))
+        ax.set_xlabel(literal(feats[0]))
+        ax.set_ylabel(('centered ' if centered else '') + ('accumulated local effect' if ycol=='ale' else 'partial dependence'))
     else:
         _dots(ax, df, feats[0], ice_arr, centered, targets, **kwargs)
         ax.set_xlabel(('centered ' if centered else '') + 'partial dependence' +
                       ("\n(bars: middle 80% of the rows' own effects)" if ice_arr is not None and not multi else ''))
     if multi: ax.legend(title='target', fontsize='small')
     what = 'Accumulated local effects' if ycol=='ale' else 'Partial dependence'
-    ax.set_title(title if title is not None else f"{what} ({'all outputs' if multi else tname})")
+    ax.set_title(title if title is not None else literal(f"{what} ({'all outputs' if multi else tname})"))
     return ax

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd
 from ..checks import ArgumentError, one_of, positive_int, optional_bool, check_args
 from ..drift import check_history, has_train
+from ..results import literal
 
 # %% auto #0
 __all__ = ['plot_importance_history']
@@ -39,7 +40,7 @@ def plot_importance_history(history:pd.DataFrame, # `ImportanceTracker.history`,
     fig,(ax,hx) = plt.subplots(1, 2, figsize=figsize, gridspec_kw=dict(width_ratios=[3,2]))
     for f in top:
         d = h[h['feature']==f]
-        line, = ax.plot(d['epoch'], d['importance'], marker='o', ms=3, label=f)
+        line, = ax.plot(d['epoch'], d['importance'], marker='o', ms=3, label=literal(f))
         if band=='std': lo,hi = d['importance']-d['std'],d['importance']+d['std']
         elif band=='ci': lo,hi = d['ci_low'],d['ci_high']
         if band is not None: ax.fill_between(d['epoch'], lo, hi, color=line.get_color(), alpha=0.1, lw=0)
@@ -47,11 +48,11 @@ def plot_importance_history(history:pd.DataFrame, # `ImportanceTracker.history`,
     ax.axhline(0, color='grey', lw=0.8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     score = history.attrs.get('score')
-    ax.set_xlabel('epoch'); ax.set_ylabel(f"importance ({score})" if score else 'importance')
+    ax.set_xlabel('epoch'); ax.set_ylabel(literal(f"importance ({score})") if score else 'importance')
     ax.legend(fontsize='small', loc='best')
     ax.set_title(f"Top {len(top)} features" + ('' if band is None else f" (bands: {band})") + ('; dashed: training rows' if train else ''))
     im = hx.imshow(rows.to_numpy(dtype=float), aspect='auto', cmap='viridis_r', interpolation='nearest')
-    hx.set_yticks(range(len(rows)), [str(f) for f in rows.index], fontsize='small')
+    hx.set_yticks(range(len(rows)), [literal(f) for f in rows.index], fontsize='small')
     step = max(1, len(epochs)//12)
     hx.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]])
     if rows.size<=300:

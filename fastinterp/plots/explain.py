@@ -5,9 +5,9 @@
 # %% ../../nbs/23_plot_explain.ipynb #a51bcb02
 from __future__ import annotations
 import numpy as np, pandas as pd
-from ..checks import positive_int, one_of, check_args, flag
-from ..results import frame_of, one_of_many
-from ..explain import explanation_summary, many_rows_frame
+from ..checks import ArgumentError, positive_int, one_of, check_args, flag
+from ..results import frame_of, one_of_many, literal
+from ..explain import explanation_summary, many_rows_frame, explained_rows, case_facts, is_continuous, value_numbers, shown_value
 
 # %% auto #0
 __all__ = ['plot_explanation', 'plot_explanation_summary']
@@ -24,16 +24,17 @@ def plot_explanation(expl,              # Result of `learn.explain` (a DataFrame
     "Waterfall chart from the base value to the prediction; returns the Axes"
     import matplotlib.pyplot as plt
     expl = frame_of(expl, 'explain', {'feature','contribution'}, 'plot_explanation')
-    base,pred,tgt = (expl.attrs.get(k) for k in ('base_value','prediction','target'))
-    if 'row' in expl.columns:
-        expl = one_of_many(expl, 'row', row)
-        base,pred,tgt = (expl[c].iloc[0] if c in expl else None for c in ('base_value','prediction','target'))
+    attrs = expl.attrs
+    explained_rows(expl, 'plot_explanation')                   # rows kept apart, or an error that says how
+    if 'row' in expl.columns: expl = one_of_many(expl, 'row', row)
+    elif row is not None: raise ArgumentError("row= is for the explanation of many rows; this one explains a single row.")
+    tgt,pred,base = case_facts(expl, attrs)
     if base is None: base = 0.
     d = expl.reindex(expl['contribution'].abs().sort_values(ascending=False, kind='stable').index)
+    cats = attrs.get('categorical')
     def _lbl(f,v):
-        if 'value' not in expl.columns: return str(f)
-        if isinstance(v, (float, np.floating)): v = f'{v:.3g}'
-        return f'{f} = {v}'
+        if 'value' not in expl.columns: return literal(f)
+        return literal(f'{f} = {shown_value(v, is_continuous(f, expl.loc[expl.feature==f, "value"], cats), 3)}')
     labels = [_lbl(f,v) for f,v in zip(d['feature'], d['value'] if 'value' in d else [None]*len(d))]
     vals = list(d['contribution'].astype(float))
     se = d['se'].to_numpy(np.float64)[:top_k] if error and 'se' in d.columns else np.zeros(0)
@@ -56,7 +57,7 @@ def plot_explanation(expl,              # Result of `learn.explain` (a DataFrame
     end = base + sum(vals) if pred is None else pred
     ax.axvline(end, color='black', lw=0.8)
     ax.set_xlabel(f'base value {base:.4g}  ->  prediction {end:.4g}')
-    ax.set_title(title if title is not None else f'Explanation of {tgt}' if tgt is not None else 'Explanation')
+    ax.set_title(title if title is not None else literal(f'Explanation of {tgt}') if tgt is not None else 'Explanation')
     # the axis must show the base value, every bar and the prediction, with room for the labels
     edges = np.concatenate([[base, end], starts, starts+np.array(vals)])
     lo,hi = edges.min(),edges.max(); pad = 0.15*(hi-lo or 1.)
@@ -93,12 +94,8 @@ def _place_labels(ax, rows:list, fontsize:float=7):
         over = left[-1]+w[-1]-hi if labels else 0
         if over>0: left = [max(lo, l-over) for l in left]            # then back inside the axes
         for i in range(len(left)-2, -1, -1): left[i] = min(left[i], left[i+1]-w[i]-char)
-        for (x,n,col),l,wi in zip(labels, left, w): ax.text(l+wi/2, y+0.3, n, color=col, fontsize=fontsize, ha='center', va='bottom')
-
-def _is_continuous(name, values, categorical) -> bool:
-    if categorical is not None: return name not in categorical
-    v = pd.Series(values).dropna()
-    return len(v)>0 and all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_)) for x in v)
+        for (x,n,col),l,wi in zip(labels, left, w):
+            ax.text(l+wi/2, y+0.3, literal(n), color=col, fontsize=fontsize, ha='center', va='bottom')
 
 def _rank01(v:np.ndarray) -> np.ndarray:
     "Values ranked into [0, 1] (ties share their mean rank), NaN kept"
@@ -125,7 +122,7 @@ def plot_explanation_summary(ex,                 # The result of `learn.explain(
     else: fig = ax.figure
     y0 = np.arange(k)[::-1]                                     # the most important feature on top
     tgt,meth = summ.attrs.get('target'),df.attrs.get('method', '')
-    what = f"contribution to {tgt}" if tgt is not None else "contribution to the prediction"
+    what = literal(f"contribution to {tgt}") if tgt is not None else "contribution to the prediction"
     more = f" (top {k} of {F} features)" if k<F else ''
     if kind=='bar':
         v = summ.mean_abs_contribution.to_numpy()[:k]
@@ -140,9 +137,11 @@ def plot_explanation_summary(ex,                 # The result of `learn.explain(
             g = by[f]
             c,v = g['contribution'].to_numpy(dtype=float),g['value'].to_numpy(dtype=object)
             nan = pd.isna(pd.Series(v, dtype=object)).to_numpy()
-            if _is_continuous(f, v, categorical):
+            if is_continuous(f, v, categorical):
                 any_cont = True
-                col = np.array([_NAN_COLOUR if m else colors.to_hex(cmap(r)) for m,r in zip(nan, _rank01(np.where(nan, np.nan, v).astype(float)))], dtype=object)
+                x = value_numbers(v)
+                col = np.array([_NAN_COLOUR if np.isnan(xi) else colors.to_hex(cmap(r)) for xi,r in zip(x, _rank01(x))],
+                               dtype=object)
             else:
                 any_cat = True
                 lv = pd.DataFrame({'v': v[~nan].astype(str), 'c': c[~nan]}).groupby('v')['c'].agg(['mean','size'])
@@ -163,8 +162,8 @@ def plot_explanation_summary(ex,                 # The result of `learn.explain(
         pad = 0.05*float(c.max()-c.min() or 1.)
         ax.set_xlim(float(c.min())-pad, float(c.max())+pad)
         _place_labels(ax, names)
-    ax.set_yticks(y0, feats)
+    ax.set_yticks(y0, [literal(f) for f in feats])
     ax.set_ylim(-0.7, k-0.3)
-    ax.set_title(f"{meth + ' ' if meth else ''}contributions over {summ.attrs['n_rows']} rows{more}", fontsize=10)
+    ax.set_title(literal(f"{meth + ' ' if meth else ''}contributions over {summ.attrs['n_rows']} rows{more}"), fontsize=10)
     for sp in ('top', 'right'): ax.spines[sp].set_visible(False)
     return fig

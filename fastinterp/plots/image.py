@@ -12,7 +12,7 @@ from ..checks import *
 from ..checks import check_args, int_rule, real_rule, patch_rule, flag, optional_bool
 from ..guard import preserved_rng
 from ..evalset import plain, eval_dl
-from ..results import Result, frame_of
+from ..results import Result, frame_of, literal
 from ..vision.explain import ImageExplanation
 
 # %% auto #0
@@ -54,9 +54,9 @@ def _heat(m:np.ndarray, cmap, alpha:float, positive:bool, fade:bool, outlier_per
 def explanation_title(r) -> tuple[str, str]:
     "Title and its colour for one row of an explanation's frame"
     known = r['actual'] is not None and not (isinstance(r['actual'], float) and np.isnan(r['actual']))
-    top = f"pred {r['predicted']}" + (f" / actual {r['actual']}" if known else '')
+    top = f"pred {literal(r['predicted'])}" + (f" / actual {literal(r['actual'])}" if known else '')
     colour = ('green' if str(r['predicted'])==str(r['actual']) else 'red') if known else 'black'
-    return f"{top}\nmap: {r['target']} ({r['probability']:.2f})", colour
+    return f"{top}\nmap: {literal(r['target'])} ({r['probability']:.2f})", colour
 
 def pick_case(m:np.ndarray,       # The maps: one per case (`single_ndim`+1 dims) or a single one
               x:np.ndarray,       # The inputs, shaped alike
@@ -125,7 +125,8 @@ def plot_image_explanations(src,                # A Learner (explains the first 
                                        fade=fade, outlier_perc=outlier_perc)
         else: ax.axis('off')
     a = expl['frame'].attrs
-    fig.suptitle(a.get('method', '') + (f" at layer {a['layer']!r} ({a['layer_size'][0]}x{a['layer_size'][1]})" if 'layer' in a else ''), fontsize=10)
+    at = f" at layer {a['layer']!r} ({a['layer_size'][0]}x{a['layer_size'][1]})" if 'layer' in a else ''
+    fig.suptitle(literal(a.get('method', '') + at), fontsize=10)
     fig.tight_layout(h_pad=1.2)
     return fig
 
@@ -221,6 +222,6 @@ def plot_patch_importance(fi,                  # Result of `learn.feature_import
                     path_effects=[withStroke(linewidth=2, foreground='black')] if img is not None else None)
     score = df.attrs.get('score', 'score')
     plt.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cm), ax=ax, fraction=0.046, pad=0.04,
-                 label=f"{'drop' if df.attrs.get('higher_is_better') else 'increase'} in {score}")
-    ax.set_title(title if title is not None else f"Patch importance ({score})", fontsize=10)
+                 label=literal(f"{'drop' if df.attrs.get('higher_is_better') else 'increase'} in {score}"))
+    ax.set_title(title if title is not None else literal(f"Patch importance ({score})"), fontsize=10)
     return ax

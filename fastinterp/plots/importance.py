@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np
 from ..checks import one_of, positive_int, check_args
-from ..results import frame_of
+from ..results import frame_of, literal
 
 # %% auto #0
 __all__ = ['plot_importance']
@@ -29,9 +29,11 @@ def plot_importance(fi,                # Result of `feature_importance` (a DataF
     elif error=='se' and 'se' in d: xerr = 1.96*d['se'].to_numpy()
     elif error=='ci' and 'ci_low' in d and d['ci_low'].notna().all():
         xerr = np.stack([d['importance']-d['ci_low'], d['ci_high']-d['importance']])
-    ax.barh(d['feature'].astype(str), d['importance'], xerr=xerr, capsize=2, **kwargs)
+    y = np.arange(len(d))
+    ax.barh(y, d['importance'], xerr=xerr, capsize=2, **kwargs)
+    ax.set_yticks(y, [literal(f) for f in d['feature']])
     ax.axvline(0, color='grey', lw=0.8)
     score = fi.attrs.get('score', 'score')
-    ax.set_xlabel(f"importance: {'drop' if fi.attrs.get('higher_is_better') else 'increase'} in {score} when permuted")
-    ax.set_title(title if title is not None else f"Permutation importance ({score})")
+    ax.set_xlabel(literal(f"importance: {'drop' if fi.attrs.get('higher_is_better') else 'increase'} in {score} when permuted"))
+    ax.set_title(title if title is not None else literal(f"Permutation importance ({score})"))
     return ax

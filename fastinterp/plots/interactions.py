@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from ..checks import ArgumentError, one_of, optional_bool, check_args
-from ..results import frame_of
+from ..results import frame_of, literal
 
 # %% auto #0
 __all__ = ['plot_interactions']
@@ -47,7 +47,8 @@ def plot_interactions(h,                     # Result of `feature_interactions` 
     ax.figure.colorbar(im, ax=ax, label=label, fraction=0.046, pad=0.04)
     ax.set_xticks(range(F)); ax.set_yticks(range(F))
     small = None if F<=15 else 'small'
-    ax.set_xticklabels(feats, rotation=45, ha='right', fontsize=small); ax.set_yticklabels(feats, fontsize=small)
+    labels = [literal(f) for f in feats]
+    ax.set_xticklabels(labels, rotation=45, ha='right', fontsize=small); ax.set_yticklabels(labels, fontsize=small)
     if annotate if annotate is not None else F<=12:
         lo,hi = im.norm.vmin,im.norm.vmax
         for a in range(F):
@@ -57,5 +58,5 @@ def plot_interactions(h,                     # Result of `feature_interactions` 
                 ax.text(b, a, f'{z[a,b]:.2f}' if value=='h2' else f'{z[a,b]:.2g}', ha='center', va='center', fontsize='small',
                         color='white' if light else 'black')
     what = 'H²' if value=='h2' else 'Interaction strength'
-    ax.set_title(title if title is not None else f"{what} ({df.attrs.get('target', 'output')})")
+    ax.set_title(title if title is not None else literal(f"{what} ({df.attrs.get('target', 'output')})"))
     return ax

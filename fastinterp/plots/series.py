@@ -8,6 +8,7 @@ import numpy as np
 from ..checks import ArgumentError, check_args, real_rule, flag
 from ..vision.explain import ImageExplanation
 from .image import explanation_title, pick_case
+from ..results import literal
 
 # %% auto #0
 __all__ = ['plot_series_explanation']
@@ -42,7 +43,7 @@ def plot_series_explanation(expl:ImageExplanation, # Result of `learn.explain` f
     ax.imshow(v[None], aspect='auto', cmap=cmap or ('Oranges' if positive else 'RdBu_r'), vmin=0 if positive else -top, vmax=top,
               alpha=alpha, extent=(-0.5, T-0.5, lo, hi), interpolation='nearest')
     for c in range(C): ax.plot(np.arange(T), z[c]+off[c], color='black', lw=1)
-    ax.set_yticks(off, names); ax.set_xlim(-0.5, T-0.5); ax.set_ylim(lo, hi); ax.set_xlabel('time step')
+    ax.set_yticks(off, [literal(n) for n in names]); ax.set_xlim(-0.5, T-0.5); ax.set_ylim(lo, hi); ax.set_xlabel('time step')
     t,col = explanation_title(df.iloc[i])
     ax.set_title(t.replace('\n', ';  ') if title is None else title, color=col if title is None else 'black', fontsize=9)
     return ax
