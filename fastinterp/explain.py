@@ -79,7 +79,6 @@ def attribute_rows(model:torch.nn.Module,    # The model
                    show:bool=False,           # Show a progress bar over chunks of rows
                    exact:bool=None,           # 'shapley' only: enumerate every coalition; `None`: when there are at most 6 features
                    amp:torch.dtype=None,      # 'shapley' only: autocast dtype for mixed-precision models on CUDA
-                   first_block:int=0,         # 'shapley' only: index of `xs`'s first 64-row block in a larger set (a rank's share)
                    tol:float=None,            # 'shapley' only: sample, in rounds, until each row's largest se is below `tol` x its mean |f(x) - f(b)|
                    time_limit:float=None,     # 'shapley' only: seconds after which no round of walks starts
                   ) -> dict:                  # contributions, se [N, F]; base, prediction [N] (numpy), and for 'shapley' walks, met [N]
@@ -90,7 +89,7 @@ def attribute_rows(model:torch.nn.Module,    # The model
     if nb==0: raise ArgumentError("The background is empty; pass background rows.")
     if cls=='shapley':
         return shapley_values(model, xs, background, features, target, act=act, n_samples=DEFAULT_WALKS if n_samples is None else n_samples,
-                              exact=exact, seed=seed, bs=bs, amp=amp, show=show, first_block=first_block, tol=tol, time_limit=time_limit)
+                              exact=exact, seed=seed, bs=bs, amp=amp, show=show, tol=tol, time_limit=time_limit)
     _no_stop(cls, tol, time_limit)
     if exact is not None: raise ArgumentError(f"exact= is for method='shapley'; {cls.__name__} has no exact mode (use method='shapley_exact').")
     n_samples = CAPTUM_SAMPLES if n_samples is None else n_samples
