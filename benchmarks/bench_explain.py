@@ -37,8 +37,8 @@ from ames import ames_learner, ames_dls, load_ames, Y_NAME
 from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize, RandomSplitter, rmse, set_seed
 import captum.attr as ca
 from fastinterp.all import *
-from fastinterp.units import raw_frame, TabularUnits
-from fastinterp.evalset import tabular_features
+from fastinterp.inputs import raw_frame, Tabular as TabularUnits
+from fastinterp.inputs import tabular_features
 from fastinterp.shapley import shapley_values
 
 def load(): return ' '.join(f'{x:.2f}' for x in os.getloadavg())

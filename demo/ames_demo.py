@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ames import load_ames
 from ames_tracker import run_tracker_demo, overhead_line
 from fastinterp.all import *
-from fastinterp.units import raw_frame
+from fastinterp.inputs import raw_frame
 
 
 def _save(ax_or_fig, path):

@@ -5,13 +5,16 @@
 # %% ../nbs/11a_analyses.ipynb #30c68cbb
 from __future__ import annotations
 import functools, warnings
+from typing import NamedTuple
 from fastcore.basics import patch
 from fastai.learner import Learner
 from .guard import guest
+from .evalset import EvalSet
+from .inputs import InputKind, as_eval_set, input_kind
 from .runner import Runner
 
 # %% auto #0
-__all__ = ['analyses', 'analysis', 'own_analysis', 'check_patches', 'Analyses']
+__all__ = ['analyses', 'analysis', 'own_analysis', 'check_patches', 'Analyses', 'Setup', 'analysis_setup']
 
 # %% ../nbs/11a_analyses.ipynb #fecb8163
 analyses = {}   # name -> {class name: fastinterp's function}, whatever `Learner` holds under that name
@@ -60,3 +63,27 @@ class Analyses:
 def fastinterp(self:Learner) -> Analyses:
     "fastinterp's analyses of this learner, e.g. `learn.fastinterp.feature_importance()`"
     return Analyses(self)
+
+# %% ../nbs/11a_analyses.ipynb #06499e5a
+class Setup(NamedTuple):
+    "What an analysis starts from: its runner, its evaluation rows, their input kind and the rows per forward pass"
+    run: Runner
+    es: EvalSet
+    kind: InputKind
+    bs: int
+
+def analysis_setup(learn,                   # The learner analysed
+                   dl=None,                 # Its data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
+                   max_samples=None,        # Rows to keep: int count or float fraction
+                   seed:int=None,           # The analysis's seed (`None`: drawn, rank 0's)
+                   names=None,              # Names of the columns of tensor inputs
+                   bs:int=None,             # Rows per forward pass; `None`: the kind's default
+                   units:bool=False,        # Whether the analysis sets features to raw values (needs raw units)
+                   need_targets:bool=False, # Whether a DataFrame must carry the targets
+                  ) -> Setup:
+    "The runner, the rows, their kind (checked to have raw units when `units`) and the rows per pass of an analysis of `learn`"
+    run = Runner(learn, seed)
+    es = as_eval_set(learn, dl, max_samples=max_samples, seed=run.seed, names=names, need_targets=need_targets)
+    kind = input_kind(learn, es, names)
+    if units: kind.units()
+    return Setup(run, es, kind, kind.rows_per_pass(bs))

@@ -14,7 +14,8 @@ from fastai.callback.core import Callback
 from .checks import *
 from .checks import check_args, int_rule, real_rule, validate_args, flag
 from .guard import guest, derived_seed, generator, on_interrupt
-from .evalset import eval_dl, rows_per_pass, unwrap_dl, train_rows
+from .evalset import unwrap_dl
+from .inputs import eval_dl, train_rows
 from .engine import autocast_dtype
 from .scoring import score_jobs
 from .importance import importance_setup, compute_importance
@@ -194,7 +195,7 @@ class ImportanceTracker(Callback):
                 self._train_es = train_rows(self.learn, n, seed=derived_seed(run.seed, 2), names=kw.get('names'))
         self._order = torch.randperm(len(self._es), generator=generator(derived_seed(run.seed, 1)))   # the rows a short epoch keeps
         self._n_rep = self.fi_kwargs['n_repeats'] if self._st.repeats else 1
-        self._bs = rows_per_pass(self._es, self.fi_kwargs['bs'])
+        self._bs = self._st.kind.rows_per_pass(self.fi_kwargs['bs'])
         self._names = list(self._st.features)
         self._check_same_features()
         run.check(self._es, self._st.features, n_repeats=self._n_rep, score=self._st.scorer.name)

@@ -9,11 +9,9 @@ from fastcore.basics import patch
 from fastai.learner import Learner
 from .checks import *
 from .checks import check_args, max_samples_rule, seed_rule, real_rule
-from .evalset import as_eval_set
-from .units import units_for
 from .results import finish, frame_of
 from .runner import Runner, Part
-from .analyses import analysis, own_analysis
+from .analyses import analysis, own_analysis, analysis_setup
 
 # %% auto #0
 __all__ = ['threshold_rule', 'association_matrix', 'linkage_matrix', 'cluster_features', 'auto_groups']
@@ -94,9 +92,7 @@ def feature_correlation(self:Learner,
         seed:int=None,               # Seed of the private generator for `max_samples`
     ) -> pd.DataFrame:               # Square association matrix of the raw features
     "Association matrix of `self`'s raw features on `dl`: Spearman, Cramér's V or correlation ratio, by kinds"
-    run = Runner(self, seed)
-    es = as_eval_set(self, dl, max_samples=max_samples, seed=run.seed, names=names, need_targets=False)
-    units = units_for(self, es)
+    run,es,units,_ = analysis_setup(self, dl, max_samples, seed, names, units=True)
     run.check(None, es.features, rows=len(es))
     raw = units.raw_frame(es)
     cats = [c for c in raw.columns if units.is_categorical(c)]

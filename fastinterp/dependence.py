@@ -10,14 +10,14 @@ from fastcore.basics import patch
 from fastai.learner import Learner
 from .checks import *
 from .checks import opt_bs_rule, check_args, int_rule, max_samples_rule, seed_rule
-from .evalset import EvalSet, as_eval_set, rows_per_pass
+from .evalset import EvalSet
 from .perturb import Replace, gather_values
 from .engine import run_perturbed, autocast_dtype
 from .outputs import activation, averaged_targets, count_outputs
-from .units import Units, units_for, is_name
+from .inputs import InputKind, is_name
 from .results import finish, result
 from .runner import Runner, Part
-from .analyses import analysis
+from .analyses import analysis, analysis_setup
 
 # %% auto #0
 __all__ = []
@@ -82,7 +82,7 @@ def _pair_grids(feats, grid):
     if isinstance(grid, (list, tuple)) and len(grid)==2: return list(grid)
     raise ArgumentError("For a pair, grid must be a pair of lists (None for a default grid) or a dict {feature: values}.")
 
-def feature_grids(units:Units, feats, grid, raw:pd.DataFrame, percentiles, grid_resolution) -> list[list]:
+def feature_grids(units:InputKind, feats, grid, raw:pd.DataFrame, percentiles, grid_resolution) -> list[list]:
     "The raw grid of each feature in `feats`: as given in `grid`, or the default (levels, or percentiles of `raw`)"
     grids = _pair_grids(feats, grid)
     for i,f in enumerate(feats):
@@ -93,7 +93,7 @@ def feature_grids(units:Units, feats, grid, raw:pd.DataFrame, percentiles, grid_
         grids[i] = list(g)
     return grids
 
-def _check_pair(units:Units, feature):
+def _check_pair(units:InputKind, feature):
     feats = [feature] if is_name(feature) else list(feature) if isinstance(feature, (list, tuple)) else None
     if feats is None or not 1<=len(feats)<=2: raise ArgumentError(f"feature must be a feature name or a pair of names, got {feature!r}")
     units.check_features(feats, 'feature')
@@ -119,11 +119,8 @@ def partial_dependence(self:Learner,
         details:bool=False,               # Return a `Result` (frame, ice: every row's curve, rows)
     ) -> pd.DataFrame:                    # [value, average] (one feature) or [f1, f2, average] (pair), + `target` for 'all'
     "Partial dependence of `self`'s predictions on `feature` (or a pair), in raw units, averaged over the rows of `dl`"
-    run = Runner(self, seed)
-    es = as_eval_set(self, dl, max_samples=max_samples, seed=run.seed, names=names, need_targets=False)
-    units = units_for(self, es)
+    run,es,units,bs = analysis_setup(self, dl, max_samples, seed, names, bs, units=True)
     feats = _check_pair(units, feature)
-    bs = rows_per_pass(es, bs)
     raw = units.raw_frame(es)
     kinds = ['categorical' if units.is_categorical(f) else 'continuous' for f in feats]
     grids = feature_grids(units, feats, grid, raw, percentiles, grid_resolution)
@@ -166,13 +163,10 @@ def ale(self:Learner,
         bs:int=None,                 # Rows per forward pass; `None`: 8192 for tabular data, 4x the batch size otherwise
        ) -> pd.DataFrame:            # [value, ale, count]: the centered ALE curve at the bin edges
     "Accumulated local effects (Apley & Zhu) of continuous `feature` on `self`'s predictions, in raw units"
-    run = Runner(self, seed)
-    es = as_eval_set(self, dl, max_samples=max_samples, seed=run.seed, names=names, need_targets=False)
-    units = units_for(self, es)
+    run,es,units,bs = analysis_setup(self, dl, max_samples, seed, names, bs, units=True)
     if not is_name(feature): raise ArgumentError(f"feature must be one feature name, got {feature!r}")
     units.check_features(feature, 'feature')
     if units.is_categorical(feature): raise ArgumentError(f"{feature!r} is categorical; ALE needs an ordered (continuous) feature. Use `partial_dependence`.")
-    bs = rows_per_pass(es, bs)
     x = units.raw_frame(es)[feature].to_numpy(np.float64)
     ok = ~np.isnan(x)
     if ok.sum()<2: raise DataError(f"{feature!r} has fewer than 2 non-missing values in the evaluation rows.")

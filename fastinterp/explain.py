@@ -12,10 +12,9 @@ from fastai.tabular.learner import TabularLearner
 from .checks import *
 from .checks import check_args, positive_int, seed_rule, bs_rule, int_rule, optional_bool, time_limit_rule
 from .guard import eval_mode, preserved_rng, progress
-from .evalset import as_eval_set, tabular_features
+from .inputs import InputKind, Tabular, Columns, as_eval_set, input_kind
 from .engine import autocast_dtype
 from .outputs import activation, output_fn, row_targets
-from .units import Units, TabularUnits, TensorUnits
 from .results import finish, result, frame_of
 from .shapley import shapley_values, DEFAULT_WALKS, EXACT_MAX_FEATURES, tol_rule
 from .runner import Runner
@@ -128,13 +127,11 @@ EXPLAIN_FIELDS = {'contributions': "[rows, features]: each feature's contributio
                   'walks': "[rows]: walks per (row, background row) pair each row got (None when enumerated or for captum)",
                   'met': "[rows]: whether each row's largest se got below `tol` x its mean |f(x) - f(b)| (None without tol)"}
 
-def background_rows(learn, units:Units, background, n_background:int, seed:int, names=None) -> tuple[tuple, int]:
+def background_rows(learn, units:InputKind, background, n_background:int, seed:int, names=None) -> tuple[tuple, int]:
     "Processed background rows: all of `background` (raw rows), or `n_background` rows sampled from the validation set"
     if background is None:
         xs = as_eval_set(learn, max_samples=n_background, seed=seed, names=names, need_targets=False).xs
         return xs, len(xs[0])
-    if isinstance(units, TabularUnits) and not isinstance(background, pd.DataFrame):
-        raise ArgumentError(f"background must be a DataFrame of raw rows, got {type(background).__name__}")
     xs = units.encode_rows(background, 'the background')
     return xs, len(xs[0])
 
@@ -167,7 +164,7 @@ def _walks_used(w) -> dict|None:
     "Walks per pair over the rows, in plain numbers"
     return None if w is None else dict(min=int(w.min()), mean=float(w.mean()), max=int(w.max()))
 
-def explain_rows(learn, units:Units, rows, xs:tuple, df:pd.DataFrame, single:bool, features:dict, target=None, method='shapley',
+def explain_rows(learn, units:InputKind, rows, xs:tuple, df:pd.DataFrame, single:bool, features:dict, target=None, method='shapley',
                  background=None, n_background:int=50, n_samples:int=None, exact:bool=None, seed:int=None, bs:int=4096,
                  details:bool=False, names=None, tol:float=None, time_limit:float=None):
     "The explanation of the processed rows `xs` (raw values in `df`), shared by every learner whose inputs are rows of columns"
@@ -194,7 +191,7 @@ def explain_rows(learn, units:Units, rows, xs:tuple, df:pd.DataFrame, single:boo
     walks,met = r.get('walks'),r.get('met')
     res = explanation_frame(df, r, labels, single, method=method if isinstance(method, str) else method.__name__,
                             n_samples=n_samples, exact=exact if kind=='shapley' else None, n_background=nb, seed=run.seed,
-                            categorical=[c for c in units.features if units.is_categorical(c)], tol=tol, time_limit=time_limit,
+                            categorical=[c for c in units.unit_features if units.is_categorical(c)], tol=tol, time_limit=time_limit,
                             tol_met=None if met is None else bool(met.all()), walks=_walks_used(walks))
     return result(res, details, docs=EXPLAIN_FIELDS, contributions=r['contributions'], features=r['features'], se=r['se'], base=r['base'],
                   prediction=r['prediction'], rows=list(df.index), walks=walks, met=met)
@@ -221,11 +218,11 @@ def explain(self:TabularLearner,
     ) -> pd.DataFrame:              # feature, value, contribution, se (+ row, target, base_value, prediction for a DataFrame)
     "Contribution of each feature to the prediction for `rows`, relative to the mean prediction over a background"
     single = isinstance(rows, pd.Series)
-    units = TabularUnits(self)
+    units = Tabular(self)
     df = units.rows_frame(rows, 'the rows to explain')   # checks the type and columns, reads numeric text, warns of unseen levels
     if not df.index.is_unique:
         raise ArgumentError("The rows' index has duplicate labels; the result is keyed by them. Call `df.reset_index(drop=True)` first.")
-    return explain_rows(self, units, rows, units.encode_frame(df), df, single, tabular_features(self.dls.train), target=target,
+    return explain_rows(self, units, rows, units.encode_frame(df), df, single, units.features(), target=target,
                         method=method, background=background, n_background=n_background, n_samples=n_samples, exact=exact,
                         seed=seed, bs=bs, details=details, tol=tol, time_limit=time_limit)
 
@@ -357,9 +354,9 @@ def concat_explanations(*expls,     # Results of `learn.explain` for rows (one o
 def explain_tensor_rows(learn, rows, names=None, **kwargs):
     "`explain` of rows of a `Learner` over tensor columns (see `explain_rows`), its features named `names` or x0, x1, ..."
     es = as_eval_set(learn, None, names=names, need_targets=False, max_samples=1, seed=0)
-    if es.is_tabular: raise ArgumentError("This Learner's data is a table (TabularDataLoaders): build it with tabular_learner, whose "
-                                          "explain takes raw rows in the units of your DataFrame.")
-    units = TensorUnits(es)
+    units = input_kind(learn, es, names)
+    if not isinstance(units, Columns): raise ArgumentError("This Learner's data is a table (TabularDataLoaders): build it with tabular_learner, whose "
+                                                          "explain takes raw rows in the units of your DataFrame.")
     xs = units.encode_rows(rows)
     single = xs[0].shape[0]==1 and (getattr(rows, 'ndim', None)==1 or isinstance(rows, pd.Series) or
                                     (isinstance(rows, (tuple, list)) and all(getattr(r, 'ndim', 2)==1 for r in rows)))

@@ -19,7 +19,7 @@ from .checks import check_args, int_rule, flag
 from .guard import eval_mode, preserved_rng, progress
 from .outputs import activation, output_fn, row_targets
 from .results import finish, result
-from .providers import text_vocab
+from .inputs import text_vocab
 from .evalset import model_device, plain
 from .explain import captum_attr
 from .analyses import analysis

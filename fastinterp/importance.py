@@ -12,7 +12,8 @@ from fastai.learner import Learner
 from .checks import *
 from .checks import int_rule, opt_bs_rule, check_args, check_names, positive_int, max_samples_rule, seed_rule, optional_bool, real_rule, one_of, patch_rule, stop_rule, time_limit_rule
 from .guard import derived_seed, progress
-from .evalset import EvalSet, as_eval_set, rows_per_pass, arrays_dl
+from .evalset import EvalSet
+from .inputs import InputKind, as_eval_set, input_kind, arrays_dl
 from .perturb import Gather
 from .engine import autocast_dtype, run_perturbed
 from .scoring import make_scorer, score_jobs, check_targets, check_baseline, Scorer
@@ -21,7 +22,6 @@ from .runner import Runner
 from .analyses import analysis
 from .stats import precision_ratio, next_round, permutation_se, interval_se
 from .engine import unwrap_model
-from .providers import Provider, input_provider
 from .correlation import auto_groups
 
 # %% auto #0
@@ -149,31 +149,30 @@ def resolve_groups(learn, es:EvalSet, groups, threshold):
     return groups
 
 class ImportanceSetup(NamedTuple):
-    "What permutation importance needs: the scorer, the evaluation rows, the features and the provider that perturbs them"
+    "What permutation importance needs: the scorer, the evaluation rows, the features and the input kind that perturbs them"
     scorer: Scorer
     es: EvalSet
     features: dict     # name -> locations, groups applied
-    provider: Provider
+    kind: InputKind
     @property
-    def repeats(self) -> bool: return self.provider.repeats   # False when every repeat would be the same (masking a token)
+    def repeats(self) -> bool: return self.kind.repeats   # False when every repeat would be the same (masking a token)
     def jobs(self, seed:int):
         "`make_job(f, r, n)`: the perturbation of feature `f` in repeat `r`, drawn from `derived_seed(seed, f, r)`"
         names = list(self.features)
-        return lambda f,r,n: self.provider.job(names[f], self.features[names[f]], derived_seed(seed, f, r), n)
+        return lambda f,r,n: self.kind.job(names[f], self.features[names[f]], derived_seed(seed, f, r), n)
 
 def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_samples=None, seed:int=0, names=None, groups=None,
                      threshold=None, patch_size=None, max_tokens=None) -> ImportanceSetup:
-    "What permutation importance needs, checked: the scorer, the evaluation rows, the features (groups applied) and their provider"
+    "What permutation importance needs, checked: the scorer, the evaluation rows, the features (groups applied) and their kind"
     if names is not None and max_tokens is not None:
         raise ArgumentError("max_tokens ranks a text classifier's most frequent words, while names= names the columns of its input "
                             "(for a text, token positions); pass one of them.")
     scorer = make_scorer(learn, metric, higher_is_better)
     es = as_eval_set(learn, dl, max_samples=max_samples, seed=seed, names=names)
-    scorer.check(unwrap_model(learn.model), es, bs=rows_per_pass(es), amp=autocast_dtype(learn, es.device))
-    prov = input_provider(learn, es, names=names, patch_size=patch_size, max_tokens=max_tokens)
-    feats = prov.features()
-    if groups is not None and not prov.groups: raise ArgumentError(f"groups are not supported for {type(prov).__name__.lower()}; rank them one by one.")
-    return ImportanceSetup(scorer, es, apply_groups(feats, resolve_groups(learn, es, groups, threshold)), prov)
+    kind = input_kind(learn, es, names=names, patch_size=patch_size, max_tokens=max_tokens)
+    scorer.check(unwrap_model(learn.model), es, bs=kind.rows_per_pass(), amp=autocast_dtype(learn, es.device))
+    if groups is not None and not kind.groups: raise ArgumentError(f"groups are not supported for {type(kind).__name__.lower()}; rank them one by one.")
+    return ImportanceSetup(scorer, es, apply_groups(kind.features(), resolve_groups(learn, es, groups, threshold)), kind)
 
 # %% ../nbs/15_importance.ipynb #7a5a1c02
 TSAI_COUNTERPARTS = {
@@ -239,7 +238,7 @@ def feature_importance(self:Learner,
     dl,names = tsai_args(self, dl, X, y, names, feature_names, tsai_kwargs)
     run = Runner(self, seed)          # under torch.distributed: rank 0's seed when `None`
     st = importance_setup(self, dl, metric, higher_is_better, max_samples, run.seed, names, groups, threshold, patch_size, max_tokens)
-    n_repeats,bs = (n_repeats if st.repeats else 1),rows_per_pass(st.es, bs)
+    n_repeats,bs = (n_repeats if st.repeats else 1),st.kind.rows_per_pass(bs)
     if st.repeats and (tol is not None or time_limit is not None) and n_repeats<2:
         raise ArgumentError(f"tol= and time_limit= need a standard error after the first round, which takes at least 2 repeats; got "
                             f"n_repeats={n_repeats}: pass n_repeats>=2 (the default is 5).")
@@ -253,7 +252,7 @@ def feature_importance(self:Learner,
     finish(res, 'feature_importance', score=st.scorer.name, higher_is_better=st.scorer.higher_is_better, baseline=base,
            n_rows=len(st.es), n_repeats=n_repeats, seed=run.seed,
            interval='95%, validation rows as a sample' if st.scorer.per_row and res['ci_low'].notna().any() else None,
-           patch_size=st.provider.describe().get('patch_size'), tol=tol, time_limit=time_limit,
+           patch_size=st.kind.describe().get('patch_size'), tol=tol, time_limit=time_limit,
            tol_met=None if tol is None else bool((resolution(imps, tol)<=1).all() or not st.repeats),
            repeats=dict(zip(res['feature'], reps.tolist())))
     return result(res, details, docs=FI_FIELDS, importances=imps, repeats=reps, features={f: st.features[f] for f in res['feature']},

@@ -11,15 +11,15 @@ from fastai.learner import Learner
 from .checks import *
 from .checks import opt_bs_rule, check_args, int_rule, max_samples_rule, seed_rule
 from .guard import progress
-from .evalset import EvalSet, as_eval_set, rows_per_pass
+from .evalset import EvalSet
 from .perturb import Gather
 from .engine import run_perturbed, autocast_dtype
-from .units import Units, units_for
+from .inputs import InputKind
 from .dependence import target_outputs
 from . import importance   # applies `feature_importance`, which picks the `top_k` features
 from .results import finish, result
 from .runner import Runner, Part
-from .analyses import analysis, own_analysis
+from .analyses import analysis, own_analysis, analysis_setup
 
 # %% auto #0
 __all__ = ['MAX_INTERACTION_ROWS', 'pd_at_points', 'h_statistics']
@@ -50,7 +50,7 @@ def h_statistics(pd1:np.ndarray,  # [F, n] partial dependence of each feature at
     return h2, np.sqrt(num/pd2.shape[1])
 
 # %% ../nbs/19_interactions.ipynb #5716e1da
-def interaction_features(learn, es:EvalSet, units:Units, features, top_k, seed:int, bs:int) -> tuple[list, str, pd.DataFrame|None]:
+def interaction_features(learn, es:EvalSet, units:InputKind, features, top_k, seed:int, bs:int) -> tuple[list, str, pd.DataFrame|None]:
     "The features to pair (checked), how they were chosen, and the importance table if it chose them"
     if features is not None:
         feats = units.check_features(features)
@@ -85,10 +85,7 @@ def feature_interactions(self:Learner,
         details:bool=False,          # Return a `Result` (frame, pd_1, pd_2, prediction, rows, importance)
     ) -> pd.DataFrame:               # One row per pair: feature_1, feature_2, h2, strength; strongest first
     "Friedman and Popescu's H² and the RMS strength of the interaction of each pair of `features`, on the rows of `dl`"
-    run = Runner(self, seed)
-    es = as_eval_set(self, dl, max_samples=max_samples, seed=run.seed, names=names, need_targets=False)
-    units = units_for(self, es)
-    bs = rows_per_pass(es, bs)
+    run,es,units,bs = analysis_setup(self, dl, max_samples, seed, names, bs, units=True)
     run.check(es, es.features, features_given=features, top_k=top_k, target=target, max_samples=max_samples)
     n = len(es)
     if n<2: raise DataError(f"Interactions need at least 2 rows, and the data has {n}.")

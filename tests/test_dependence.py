@@ -6,7 +6,7 @@ from fastai.data.transforms import CategoryMap
 from fastinterp.all import *
 from fastinterp.synth import synth_learner, synth_df
 from fastinterp.dependence import default_grid
-from fastinterp.units import raw_frame
+from fastinterp.inputs import raw_frame
 from fastinterp.outputs import resolve_target, averaged_targets
 from helpers import valid_df as _valid_df, brute_force_preds
 

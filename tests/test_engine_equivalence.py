@@ -11,7 +11,7 @@ from fastinterp.engine import run_perturbed, autocast_dtype
 from fastinterp.perturb import Perturbation, Permute, Replace, gather_values
 from fastinterp.scoring import make_scorer
 from fastinterp.importance import compute_importance
-from fastinterp.providers import Columns
+from fastinterp.inputs import Columns
 from fastinterp.runner import Runner
 from fastinterp.guard import derived_seed
 from fastinterp.guard import generator
@@ -26,7 +26,7 @@ class Wrapped(torch.nn.Module):
 
 def _jobs(es, seed=0):
     "Each (feature, repeat)'s permutation, as feature_importance makes them"
-    names, prov = list(es.features), Columns(es)
+    names, prov = list(es.features), Columns(None, es)
     return lambda f, r, n: prov.job(names[f], es.features[names[f]], derived_seed(seed, f, r), n)
 
 

@@ -135,11 +135,11 @@ def test_bad_bs(reg_learn, name, bs):
 
 def test_default_bs():
     "bs=None: 8192 rows for tabular data; 4x the DataLoader's batch size for anything else (an image or a text is big)"
-    from fastinterp.evalset import rows_per_pass
+    from fastinterp.inputs import InputKind, Tabular, Columns
     from types import SimpleNamespace as NS
-    fct.test_eq(rows_per_pass(NS(is_tabular=True, dl=NS(bs=64))), 8192)
-    fct.test_eq(rows_per_pass(NS(is_tabular=False, dl=NS(bs=32))), 128)
-    fct.test_eq(rows_per_pass(NS(is_tabular=False, dl=NS(bs=32)), 7), 7)
+    fct.test_eq(Tabular.rows_per_pass(NS(), None), 8192)
+    fct.test_eq(Columns.rows_per_pass(NS(es=NS(dl=NS(bs=32))), None), 128)
+    fct.test_eq(Columns.rows_per_pass(NS(es=NS(dl=NS(bs=32))), 7), 7)
 
 
 def test_ale_bins(reg_learn):

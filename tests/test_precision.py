@@ -8,7 +8,8 @@ import fastcore.test as fct
 from fastinterp.all import *
 from fastinterp.checks import ArgumentError
 from fastinterp.shapley import shapley_values, exact_shapley, MAX_WALKS
-from fastinterp.evalset import materialize, tabular_features
+from fastinterp.evalset import materialize
+from fastinterp.inputs import tabular_features
 from fastinterp.outputs import activation
 from fastinterp.guard import generator
 from fastinterp.synth import synth_df

@@ -8,7 +8,8 @@ from fastai.tabular.all import tabular_learner
 from fastai.tabular.model import TabularModel
 from fastinterp.all import *
 from fastinterp.shapley import shapley_values, exact_shapley, EXACT_MAX_FEATURES
-from fastinterp.evalset import materialize, tabular_features
+from fastinterp.evalset import materialize
+from fastinterp.inputs import tabular_features
 from fastinterp.outputs import activation, output_fn
 from fastinterp.guard import eval_mode, generator
 from fastinterp.synth import synth_df

@@ -13,7 +13,7 @@ from fastinterp.synth import square_images, image_dls, small_cnn
 from fastinterp.vision.inputs import image_input
 from fastinterp.vision.methods import grad_cam, softmax_log_odds
 from fastinterp.guard import eval_mode
-from fastinterp.providers import Patches
+from fastinterp.inputs import Grid
 from helpers import rng_states, same_rng, tiny
 
 
@@ -186,7 +186,7 @@ def test_patch_size_that_does_not_divide(fixed):
     "32 px in 12-px patches: rows/columns of 12, 12 and 8 px; every pixel in exactly one patch"
     _, _, learn = fixed
     es = learn.eval_set()
-    feats = Patches(es, patch_size=12).features()
+    feats = Grid(learn, es, patch_size=12).features()
     assert list(feats)[:4] == ['patch_0_0', 'patch_0_1', 'patch_0_2', 'patch_1_0'] and len(feats) == 9
     count = np.zeros((32, 32), int)
     for (locs,) in feats.values():
@@ -194,7 +194,7 @@ def test_patch_size_that_does_not_divide(fixed):
         count[r, c] += 1
     assert (count == 1).all()
     assert feats['patch_2_2'][0][1][1:] == (slice(24, 32), slice(24, 32))
-    assert len(Patches(es, patch_size=(16, 8)).features()) == 8
+    assert len(Grid(learn, es, patch_size=(16, 8)).features()) == 8
     fi = learn.feature_importance(patch_size=12, n_repeats=1, seed=0, bs=512, details=True)
     assert len(fi.frame) == 9
     plot_patch_importance(fi, image=es.xs[0][0].permute(1, 2, 0).clamp(0, 1).numpy())   # a details result places its patches

@@ -11,7 +11,8 @@ from fastai.learner import Learner
 from ..checks import *
 from ..checks import check_args, int_rule, real_rule, patch_rule, flag, optional_bool
 from ..guard import preserved_rng
-from ..evalset import plain, eval_dl
+from ..evalset import plain
+from ..inputs import eval_dl
 from ..results import Result, frame_of, literal
 from ..vision.explain import ImageExplanation
 
