@@ -177,8 +177,8 @@ class InputKind:
     options = ()            # the `feature_importance` options it takes (e.g. 'patch_size')
     reads_whole = False     # read in one batch: a table (fast), texts (one padded length)
     has_units = False       # raw values <-> model units: what partial dependence, ALE, H, correlations and explain(rows) need
-    no_units = ("This analysis sets features to values, so it needs inputs that are rows of columns (a table, or 2-d tensors); "
-                "for images and sequences use feature_importance (names=, patch_size=) or explain.")
+    no_units = ("This analysis sets features to values, so it needs inputs that are rows of columns (2-d): a table, or tensors of "
+                "rows x columns. For images and sequences use feature_importance (names=, patch_size=) or explain.")
     def __init__(self, learn, es:EvalSet=None, names=None, **options):
         self.learn,self.es,self.names = learn,es,names
         for k in self.options: setattr(self, k, options.get(k))
@@ -311,7 +311,7 @@ class Tabular(InputKind):
         "Raw rows (a DataFrame, or a Series for one row) as fastai reads them (`read_frame`: unseen levels warned of, not refused)"
         if isinstance(rows, pd.Series): rows = rows.to_frame().T.infer_objects()
         if not isinstance(rows, pd.DataFrame):
-            raise ArgumentError(f"{what[0].upper()}{what[1:]} must be raw rows: a DataFrame (or a Series for one row), got {type(rows).__name__}")
+            raise ArgumentError(f"{what[0].upper()}{what[1:]} must be raw rows, a DataFrame or Series (one row), got {type(rows).__name__}")
         if len(rows)==0: raise ArgumentError(f"No rows given: {what} is an empty DataFrame.")
         return read_frame(self.learn, rows, what)
     def encode_frame(self, df:pd.DataFrame) -> tuple[Tensor,...]:
