@@ -574,21 +574,28 @@ def train_rows(learn, n:int=None, seed:int=0, names=None) -> EvalSet:
     if idx is not None: es.rows = idx
     return es
 
-def arrays_dl(learn,        # The learner whose validation DataLoader is the template
-              X,            # Inputs, one row per item (numpy array or tensor), as the dataset gives them
-              y=None,       # Their targets
+def arrays_dl(learn,                # The learner whose validation DataLoader is the template
+              X,                    # Inputs, one row per item (numpy array or tensor), as the dataset gives them
+              y=None,               # Their targets
+              need_targets:bool=True, # False: `y` may be None (an explanation); each row then gets a placeholder target
              ):
     "A DataLoader over arrays `X` and targets `y` (tsai's calling convention), through `learn`'s validation transforms"
-    if y is None: raise ArgumentError("X= needs y=, the targets of X's rows: an importance scores the model against them. Or pass `dl=`.")
+    if y is None and need_targets:
+        raise ArgumentError("X= needs y=, the targets of X's rows: an importance scores the model against them. Or pass `dl=`.")
     if isinstance(X, (pd.DataFrame, pd.Series)):
         raise ArgumentError("X= takes arrays of items (e.g. series [N, C, T]); pass a DataFrame as `dl=df`, with its target columns.")
-    if len(X)!=len(y): raise ArgumentError(f"X has {len(X)} rows and y has {len(y)}: pass the targets of X's rows.")
+    if y is not None and len(X)!=len(y): raise ArgumentError(f"X has {len(X)} rows and y has {len(y)}: pass the targets of X's rows.")
     dls = getattr(learn, 'dls', None)
     if dls is None or len(getattr(dls, 'loaders', []))<2 or kind_of(dls.valid).reads_whole:
-        raise ArgumentError("X=, y= work for learners over tensors (a validation DataLoader of (x, y) items); pass `dl=` instead.")
+        raise ArgumentError("Arrays of inputs go through the transforms of the learner's validation DataLoader, and this learner has "
+                            "none over tensors (a DataLoader of (x, y) items): pass `dl=` instead, or to explain, model input as a "
+                            "batch tuple (x,).")
     v = dls.valid
-    if hasattr(v, 'new_dl'): return v.new_dl(X, y=y)   # tsai's TSDataLoader: its own way to wrap arrays
+    if hasattr(v, 'new_dl'): return v.new_dl(X, y=y)   # tsai's TSDataLoader: its own way to wrap arrays (y=None: no targets)
     X = torch.as_tensor(np.asarray(X)) if not isinstance(X, Tensor) else X
+    if y is None:                                      # no targets needed: the first validation item's, which nothing reads
+        rest = tuple(v.dataset[0])[1:] if _n_rows(v) else ()
+        return v.new([(x, *rest) for x in X], shuffle=False, drop_last=False)
     y = torch.as_tensor(np.asarray(y)) if not isinstance(y, Tensor) else y
     return v.new(list(zip(X, y)), shuffle=False, drop_last=False)
 

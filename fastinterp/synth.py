@@ -11,7 +11,7 @@ from fastai.tabular.all import (TabularDataLoaders, tabular_learner, Categorify,
 # %% auto #0
 __all__ = ['CAT_EFFECT', 'TEXT_FILLER', 'synth_df', 'synth_dls', 'synth_learner', 'interaction_df', 'interaction_learner',
            'twin_df', 'twin_dls', 'twin_learner', 'synth_text_df', 'synth_text_learner', 'square_images', 'image_dls',
-           'small_cnn', 'pulse_series', 'series_dls', 'small_cnn1d']
+           'small_cnn', 'pulse_series', 'StandardizeSeries', 'series_dls', 'small_cnn1d']
 
 # %% ../nbs/02_synth.ipynb #f95855ec
 CAT_EFFECT = {'a': -1.5, 'b': 0.0, 'c': 1.5}
@@ -239,11 +239,23 @@ def pulse_series(n:int=400,        # Series
         masks[i, a:a+width] = True
     return x, labels, masks
 
+from fastai.data.transforms import Transform, Pipeline
+from torch import Tensor
+
+class StandardizeSeries(Transform):
+    "Batch transform: each series `[N,C,T]` to mean 0 and std 1 per channel, as tsai's `TSStandardize(by_sample=True)`"
+    order = 90
+    def __init__(self, eps:float=1e-8): super().__init__(); self.eps = eps
+    def encodes(self, x:Tensor):
+        if not (x.is_floating_point() and x.dim()==3): return x          # the labels pass through
+        return (x - x.mean(-1, keepdim=True))/(x.std(-1, keepdim=True) + self.eps)
+
 def series_dls(x:np.ndarray,          # Series [n,C,T]
                labels,                # One int label per series
                valid_pct:float=0.25,  # Fraction held out (a random split)
                bs:int=32,             # Batch size
                seed:int=0,            # Seed of the split and of the training loader's shuffling
+               after_batch=None,      # Batch transform(s) of both loaders, e.g. `[StandardizeSeries()]`
               ):
     "fastai `DataLoaders` of (series, label) tensors: a plain tensor learner's data"
     from fastai.data.core import DataLoaders
@@ -252,7 +264,8 @@ def series_dls(x:np.ndarray,          # Series [n,C,T]
     idx = np.random.default_rng(seed).permutation(len(x))
     k = int(round(len(x)*(1-valid_pct)))
     ds = [(torch.tensor(x[i]), torch.tensor(int(labels[i]))) for i in idx]
-    return DataLoaders(DataLoader(ds[:k], bs=bs, shuffle=True), DataLoader(ds[k:], bs=bs))
+    kw = {} if after_batch is None else dict(after_batch=Pipeline(after_batch))
+    return DataLoaders(DataLoader(ds[:k], bs=bs, shuffle=True, **kw), DataLoader(ds[k:], bs=bs, **kw))
 
 def small_cnn1d(n_in:int=3,          # Input channels
                 n_out:int=2,         # Classes

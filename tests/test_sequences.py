@@ -9,7 +9,8 @@ from fastai.metrics import accuracy
 from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import set_seed
 from fastinterp.all import *
-from fastinterp.synth import pulse_series, series_dls, small_cnn1d
+from fastinterp.synth import pulse_series, series_dls, small_cnn1d, StandardizeSeries
+from fastinterp.evalset import arrays_dl
 
 
 def fit(data, epochs):
@@ -37,6 +38,19 @@ def moving():
 def in_out(m, mask):
     m = np.clip(m, 0, None)
     return m[mask].mean() / max(m[~mask].mean(), 1e-12)
+
+
+@pytest.fixture(scope='module')
+def standardized():
+    """A learner whose DataLoaders standardise each series per channel in `after_batch` (as tsai's TSStandardize(by_sample=True)),
+    trained on pulse series given offsets and scales the transform removes: raw series are not what the model eats"""
+    x, y, masks = pulse_series(400, seed=1)
+    x = x * np.float32(3) + np.float32(5) * np.arange(3, dtype=np.float32)[None, :, None]
+    set_seed(0, reproducible=True)
+    learn = Learner(series_dls(x, y, after_batch=[StandardizeSeries()]), small_cnn1d(), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(6, 1e-2)
+    vx = torch.stack([a for a, _ in learn.dls.valid.dataset]).numpy()       # the validation rows, raw, in order
+    return learn, vx
 
 
 def test_learnt(fixed, moving):
@@ -93,3 +107,36 @@ def test_bad_input(fixed):
     with pytest.raises(ArgumentError, match='larger than the inputs'): learn.feature_importance(patch_size=97)
     with pytest.raises(ArgumentError, match=r'one \(C,T\) series'): learn.explain(np.zeros(96, np.float32))
     with pytest.raises(ArgumentError, match='window=200 is larger than the inputs'): learn.explain(np.zeros((3, 96), np.float32), method='occlusion', window=200)
+
+
+# ------------------------------------------------------------------ raw series go through the learner's transforms (issue 25)
+@pytest.mark.parametrize('method', ['gradcam', 'occlusion'])
+def test_raw_series_through_validation_transforms(standardized, method):
+    """Arrays and tensors of series are raw items: `learn.explain(X)` gives what the validation DataLoader over the same rows
+    gives (and the probabilities `get_preds` gives), not what feeding X to the model as it is gives"""
+    learn, vx = standardized
+    e_raw, e_t = learn.explain(vx, method=method), learn.explain(torch.tensor(vx), method=method)
+    e_dl = learn.explain(learn.dls.valid, method=method)
+    with learn.no_bar(): p = learn.get_preds(dl=learn.dls.valid)[0][:, 1].numpy()
+    # the same rows through the same transform in batches of the same size; a tolerance in case a kernel rounds differently
+    for e in (e_raw, e_t):
+        np.testing.assert_allclose(e.map, e_dl.map, rtol=1e-5, atol=1e-6 * np.abs(e_dl.map).max())
+        np.testing.assert_allclose(e.frame.probability, e_dl.frame.probability, atol=1e-6)
+    np.testing.assert_allclose(e_raw.frame.probability, p, atol=1e-5)          # get_preds: batches of 32 here, of 64 there
+    assert e_raw.frame.actual.isna().all() and not e_dl.frame.actual.isna().any()   # raw series come without labels
+    direct = learn.explain((torch.tensor(vx),), method=method)               # a batch tuple: model input, fed as it is
+    assert np.abs(direct.frame.probability - e_raw.frame.probability).max() > 0.3
+
+
+def test_one_raw_series_and_feature_importance_see_the_same_input(standardized):
+    "One (C,T) series is row i of the batch; explain(X) and feature_importance(X=, y=) read X through the same DataLoader"
+    learn, vx = standardized
+    e, e3 = learn.explain(vx[:5]), learn.explain(vx[3])
+    np.testing.assert_allclose(e3.input, e.input[3], atol=1e-6)                 # a batch of 1 against a batch of 5: same transform
+    np.testing.assert_allclose(e3.map, e.map[3], rtol=1e-5, atol=1e-6 * np.abs(e.map).max())
+    y = np.array([int(b) for _, b in learn.dls.valid.dataset])[:5]
+    es = learn.eval_set(arrays_dl(learn, vx[:5], y))
+    np.testing.assert_allclose(e.input, es.xs[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(e.input.std(-1, ddof=1), 1, atol=1e-4)           # standardised, as the model was trained
+    e64 = learn.explain(vx[:5].astype(np.float64))                             # float64 arrays: cast to the model's float32 first
+    np.testing.assert_allclose(e64.map, e.map, rtol=1e-5, atol=1e-6 * np.abs(e.map).max())

@@ -7,7 +7,7 @@ import pickle
 import numpy as np, pandas as pd, pytest, torch
 from torch import nn
 import fastcore.test as fct
-from fastai.vision.all import Learner, vision_learner, resnet18, accuracy, set_seed, Resize, PILImage
+from fastai.vision.all import Learner, vision_learner, resnet18, accuracy, set_seed, Resize, PILImage, CrossEntropyLossFlat
 from fastinterp.all import *
 from fastinterp.synth import square_images, image_dls, small_cnn
 from fastinterp.vision.inputs import image_input
@@ -236,7 +236,8 @@ def test_inputs_like_predict(sq, cnn):
     imgs = sq[0]
     with cnn.no_bar(): p = float(cnn.predict(imgs[3])[2][1])
     for o in [imgs[3], PILImage.create(imgs[3]), torch.tensor(imgs[3]), torch.tensor(imgs[3]).permute(2, 0, 1),
-              torch.tensor(imgs[3]).permute(2, 0, 1).float() / 255, imgs[3] / 255.]:
+              torch.tensor(imgs[3]).permute(2, 0, 1).float() / 255, imgs[3] / 255., imgs[3].transpose(2, 0, 1),
+              imgs[3].transpose(2, 0, 1) / 255., imgs[3].astype(np.int64)]:
         e = cnn.explain(o)
         assert e.map.shape == (32, 32)
         fct.test_close(e.frame.probability[0], p, eps=1e-5)
@@ -445,7 +446,81 @@ def test_lazily_opened_image(tmp_path, sq, cnn):
     np.testing.assert_allclose(cnn.explain(PIL.Image.open(p)).map, cnn.explain(sq[0][3]).map, atol=1e-6)
 
 
+def test_chw_uint8_array_like_chw_tensor(cnn, sq):
+    "A CxHxW uint8 array is read as the CxHxW tensor is (PIL alone can't read it), and an image of 2 channels is refused"
+    img = sq[0][5]
+    a, t = image_input(cnn, img.transpose(2, 0, 1))[0], image_input(cnn, torch.tensor(img).permute(2, 0, 1))[0]
+    fct.test_close(a, t, eps=1e-6)                       # the same pixels through the same pipeline
+    fct.test_close(a, image_input(cnn, img)[0], eps=1e-6)
+    with pytest.raises(ArgumentError, match='1, 3 or 4 channels'):
+        cnn.explain(np.zeros((2, 32, 32), np.uint8))
+    with pytest.raises(ArgumentError, match='pixel values 0-255'):
+        cnn.explain(img.astype(np.int64) * 3)
+
+
 def test_float_arrays_must_be_in_unit_range(cnn, sq):
     "A float tensor and a float array of 0-255 are refused alike (both look like pixels already scaled, or normalised input)"
     for x in (torch.tensor(sq[0][0]).float(), sq[0][0].astype(np.float32)):
         with pytest.raises(ArgumentError, match=r'values in \[0,1\]'): cnn.explain(x)
+
+
+# ------------------------------------------------------------------ transformers: layer= read as the rule reads it (issue 25)
+def tiny_transformer(kind):
+    "(Learner, inputs) for a timm Swin (two stages, 56 px) or ViT (8-px patches, 32 px) built from config: no download"
+    timm = pytest.importorskip('timm')
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    torch.manual_seed(0)
+    if kind == 'swin':
+        m, size = timm.create_model('swin_tiny_patch4_window7_224', pretrained=False, img_size=56, embed_dim=16, depths=(1, 1),
+                                    num_heads=(1, 2), num_classes=2), 56
+    else:
+        m, size = timm.create_model('vit_tiny_patch16_224', pretrained=False, img_size=32, patch_size=8, embed_dim=16, depth=2,
+                                    num_heads=2, num_classes=2), 32
+    x, y = torch.randn(8, 3, size, size), torch.arange(8) % 2
+    dls = DataLoaders(DataLoader(list(zip(x, y)), bs=4), DataLoader(list(zip(x, y)), bs=4))
+    return Learner(dls, m, loss_func=CrossEntropyLossFlat()), x[:3]
+
+
+@pytest.mark.parametrize('kind, auto, shape', [('swin', 'layers.1', [7, 7]), ('vit', 'blocks.1.norm1', [4, 4])])
+def test_transformer_layer_by_name_is_read_like_the_rule(kind, auto, shape):
+    "layer='<the rule's choice>' and layer=<that module> give the rule's map (a Swin's NHWC stage was read as NCHW before)"
+    learn, x = tiny_transformer(kind)
+    e = learn.explain(x)
+    assert e.frame.attrs['layer'] == auto and e.frame.attrs['layer_size'] == shape
+    for layer in (auto, learn.model.get_submodule(auto)):
+        el = learn.explain(x, layer=layer)
+        # the same computation as layer=None once the layer is resolved; the tolerance only absorbs nondeterministic kernels
+        np.testing.assert_allclose(el.map, e.map, rtol=1e-6, atol=1e-7 * np.abs(e.map).max())
+        assert el.frame.attrs['layer_size'] == shape
+
+
+@pytest.mark.parametrize('kind, layer, match', [('swin', 'head', r"its choice here is 'layers\.1'.*'layers\.1', 'layers', 'norm'"),
+                                                ('vit', 'head', r"its choice here is 'blocks\.1\.norm1'.*'blocks\.0', 'blocks\.1\.norm1'\."),
+                                                ('vit', 'norm', 'reads only the class token'),
+                                                ('swin', 'layers.0.blocks.0.attn', 'is not a map of the input')])
+def test_transformer_layer_that_cannot_work_names_what_does(kind, layer, match):
+    learn, x = tiny_transformer(kind)
+    with pytest.raises(ArgumentError, match=match):
+        learn.explain(x, layer=layer)
+
+
+@pytest.mark.parametrize('kind', ['swin', 'vit'])
+def test_transformer_gradcam_matches_pytorch_grad_cam(kind):
+    """The map at the rule's layer equals pytorch-grad-cam's GradCAM with the reshape_transform its docs give (ViT: drop
+    the class token, tokens to the grid; timm's Swin: NHWC to NCHW), on the raw logit, after its own min-max scaling
+    and cv2 resize"""
+    pgc = pytest.importorskip('pytorch_grad_cam')
+    import cv2
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    learn, x = tiny_transformer(kind)
+    e = learn.explain(x, target=1, output='raw')
+    n, size = len(x), x.shape[-1]
+    reshape = (lambda t: t.permute(0, 3, 1, 2)) if kind == 'swin' else (lambda t: t[:, 1:].reshape(len(t), 4, 4, -1).permute(0, 3, 1, 2))
+    with pgc.GradCAM(model=learn.model, target_layers=[learn.model.get_submodule(e.frame.attrs['layer'])],
+                     reshape_transform=reshape) as cam:
+        ref = cam(input_tensor=x, targets=[ClassifierOutputTarget(1)] * n)
+
+    def scale(a): a = a - a.min((1, 2), keepdims=True); return a / (1e-7 + a.max((1, 2), keepdims=True))
+    mine = scale(np.stack([cv2.resize(scale(e.layer_map)[i], (size, size)) for i in range(n)]))   # pytorch-grad-cam's steps
+    np.testing.assert_allclose(mine, ref, atol=1e-5)       # float32 on [0,1]: the two sum the channels in different orders

@@ -74,7 +74,7 @@ def explain_map(learn, x:Tensor, y, single:bool, method:str='gradcam', target=No
         with torch.no_grad(): preds = torch.cat([output_fn(model, act)(x[a:b]) for a,b in chunks(n, bs)])
         tgt = row_targets(learn, target, preds)[0]
         if method=='gradcam':
-            cl = resolve_layer(model, layer) if layer is not None else find_layer(model, x, MIN_SIZE if min_size is None else min_size)
+            cl = resolve_layer(model, layer, x) if layer is not None else find_layer(model, x, MIN_SIZE if min_size is None else min_size)
             def again(xx):
                 m,r,_,_ = grad_cam(model, xx, cl, lambda p,a,b: tgt[a:b], act=act, transform=f, bs=bs)
                 extra['layer_map'] = r
@@ -147,7 +147,7 @@ def learner_input_dims(learn) -> int|None:
             bs=int_rule(1, optional=True, hint='rows or model evaluations per forward pass'), output=one_of(None, *OUTPUTS),
             noise_tunnel=flag)
 def explain(self:Learner,
-        items,                      # Image(s) as `predict` takes them (path, PIL image, array, tensor), a list of them, a DataLoader, a batch or a model-input tensor; sequences `(N,C,T)` or one `(C,T)`; rows of columns
+        items,                      # Image(s) as `predict` takes them, a list of them, or model input (DataLoader, batch, 4-d tensor); raw series (array or tensor `(N,C,T)`, one `(C,T)`) or model input (DataLoader, batch tuple); rows of columns
         *,
         method:str=None,            # Images and sequences: 'gradcam' (default), 'occlusion' or 'integrated_gradients'; rows: see `explain_tensor_rows`
         target=None,                # Class to explain (see `fastinterp.outputs`): `None` is the positive class of a binary classifier, else each row's predicted class

@@ -11,7 +11,7 @@ from fastai.vision.core import PILBase
 from ..checks import *
 from ..guard import preserved_rng
 from ..evalset import materialize, model_device, plain
-from ..outputs import classes
+from ..inputs import arrays_dl
 
 # %% auto #0
 __all__ = ['NOT_IMAGES', 'is_dl', 'is_batch', 'image_type', 'image_input', 'black', 'decode_images', 'baseline_name',
@@ -33,26 +33,23 @@ def image_type(dls) -> type|None:
 def _to_pil(item, cls):
     "One image as `learn.predict` takes it, as a `cls` image (converted to its mode), so that the pipeline runs from its PIL stage"
     import PIL.Image
-    if isinstance(item, Tensor):
-        t = plain(item).detach().cpu()
-        if t.dim()==3 and t.shape[0] in (1,3,4) and t.shape[-1] not in (1,3,4): t = t.permute(1, 2, 0)   # CHW -> HWC
-        if t.dim()==3 and t.shape[-1]==1: t = t[..., 0]
-        if t.dim() not in (2,3): raise ArgumentError(f"An image tensor must be CxHxW or HxWxC, got shape {tuple(t.shape)}.")
-        if t.is_floating_point():
-            if t.min()<0 or t.max()>1: raise ArgumentError(f"A float image tensor must hold values in [0,1]; got [{float(t.min()):.3g}, "
-                                                           f"{float(t.max()):.3g}]. Pass a 4-d batch to explain an input that is already normalised.")
-            t = (t*255).round()
-        item = t.to(torch.uint8).numpy()
-    if isinstance(item, np.ndarray):
-        a = item
+    if isinstance(item, (Tensor, np.ndarray)):
+        kind = 'tensor' if isinstance(item, Tensor) else 'array'
+        a = plain(item).detach().cpu().float().numpy() if kind=='tensor' and item.is_floating_point() else np.asarray(plain(item))
+        if a.ndim==3 and a.shape[0] in (1,3,4) and a.shape[-1] not in (1,3,4): a = a.transpose(1, 2, 0)   # CHW -> HWC
         if a.ndim==3 and a.shape[-1]==1: a = a[..., 0]
-        if a.ndim not in (2,3): raise ArgumentError(f"An image array must be HxW or HxWxC, got shape {a.shape}.")
+        if a.ndim not in (2,3) or (a.ndim==3 and a.shape[-1] not in (3,4)):
+            raise ArgumentError(f"An image {kind} must be HxW, HxWxC or CxHxW with 1, 3 or 4 channels, got shape {a.shape}.")
+        if np.issubdtype(a.dtype, np.integer) and a.dtype!=np.uint8:
+            if a.min()<0 or a.max()>255: raise ArgumentError(f"An integer image {kind} must hold pixel values 0-255; got [{a.min()}, {a.max()}].")
+            a = a.astype(np.uint8)
         if a.dtype!=np.uint8:
             a = a.astype(np.float64)
-            if a.min()<0 or a.max()>1: raise ArgumentError(f"A float image array must hold values in [0,1]; got [{a.min():.3g}, {a.max():.3g}]. "
-                                                           "Pass uint8 pixels (0-255), or floats divided by 255.")
+            if a.min()<0 or a.max()>1: raise ArgumentError(f"A float image {kind} must hold values in [0,1]; got [{a.min():.3g}, {a.max():.3g}]. "
+                                                           "Pass uint8 pixels (0-255), or floats divided by 255; to explain input that is "
+                                                           "already normalised, pass it as a 4-d batch tensor.")
             a = (a*255).round().clip(0, 255).astype(np.uint8)
-        item = PIL.Image.fromarray(a)
+        item = PIL.Image.fromarray(np.ascontiguousarray(a))
     if isinstance(item, PIL.Image.Image):
         item.load()                      # a lazily opened file: read its pixels (a no-op when they are read)
         mode = getattr(cls, '_open_args', {}).get('mode')
@@ -95,12 +92,6 @@ def image_input(learn, items) -> tuple[Tensor, list|None, bool]:
     if not isinstance(x, Tensor) or x.dim()!=4 or not x.is_floating_point():
         raise ArgumentError(NOT_IMAGES+f"this input is a {type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}.")
     return x.detach().to(dev).clone(), y, single
-
-def _labels(learn, y, n:int) -> list|None:
-    "The class names of targets `y` (one int per image), or `None` when unknown"
-    if y is None or not isinstance(y, Tensor) or y.dim()!=1 or len(y)!=n or y.is_floating_point(): return None
-    c = classes(learn)
-    return [c[i] if c is not None and 0<=i<len(c) else i for i in plain(y).tolist()]
 
 # %% ../../nbs/26_image_inputs.ipynb #2d82c43f
 def _normalizers(dls) -> list:
@@ -157,9 +148,13 @@ def series_input(learn, items) -> tuple[Tensor, Tensor|None, bool]:
         if len(xs)!=1: raise ArgumentError(NOT_IMAGES+f"this DataLoader's batches have {len(xs)} inputs.")
         x,y = xs[0],(ys[0] if ys else None)
     elif is_batch(items, 3): x,y = items[0],(items[1] if len(items)>1 else None)
-    else:
-        x = torch.as_tensor(np.asarray(items) if not isinstance(items, Tensor) else items)
-        if x.dim()==2: x,single = x[None],True
+    else:                                  # raw series: through the validation DataLoader's transforms, as feature_importance(X=)
+        X = plain(items).detach().cpu() if isinstance(items, Tensor) else torch.as_tensor(np.asarray(items))
+        if X.dim()==2: X,single = X[None],True
+        if X.dim()!=3: raise ArgumentError(NOT_IMAGES+f"a sequence learner takes (N,C,T) series or one (C,T) series; got shape {tuple(X.shape)}.")
+        p = next(iter(learn.model.parameters()), None)
+        if p is not None and p.is_floating_point() and X.dtype!=p.dtype: X = X.to(p.dtype)   # as the training data, e.g. float64 -> float32
+        x = materialize(arrays_dl(learn, X, need_targets=False), n_inp=1)[0][0]
     x = plain(x)
     if x.dim()!=3: raise ArgumentError(NOT_IMAGES+f"a sequence learner takes (N,C,T) batches or one (C,T) series; got shape {tuple(x.shape)}.")
     if not x.is_floating_point(): x = x.float()

@@ -13,7 +13,7 @@ from ..guard import eval_mode, preserved_rng
 from ..evalset import model_device, plain
 
 # %% auto #0
-__all__ = ['MIN_SIZE', 'CamLayer', 'tokens_to_grid', 'channels_last', 'find_layer', 'resolve_layer']
+__all__ = ['MIN_SIZE', 'CamLayer', 'tokens_to_grid', 'channels_last', 'layer_layouts', 'find_layer', 'resolve_layer']
 
 # %% ../../nbs/27_image_layers.ipynb #99ecd0e3
 def _has_conv(m): return any(isinstance(c, nn.modules.conv._ConvNd) for c in m.modules())
@@ -25,7 +25,7 @@ def _elementwise(m):
 
 def _is_attention(m): return isinstance(m, nn.MultiheadAttention) or 'attention' in type(m).__name__.lower()
 
-_layer_cache = weakref.WeakKeyDictionary()   # model -> {(input shape, min_size, modules): (name, output shape, prefix, grid, kind)}
+_layer_cache = weakref.WeakKeyDictionary()   # model -> {(input shape, modules): (order of (name, output shape), calls per name)}
 
 # %% ../../nbs/27_image_layers.ipynb #d8ce5452
 MIN_SIZE = 7   # `find_layer`'s default: the 7x7 map of a 224-px resnet
@@ -58,14 +58,33 @@ def _trace(model, x) -> tuple[list, dict]:
         for h in hooks: h.remove()
     return order, calls
 
-def _transformer(model, shapes:dict):
-    "The ViT/DeiT or Swin rule's (module, kind, prefix, grid), or `None` when `model` has no timm-style transformer"
+def _traced(model, x) -> tuple[list, dict]:
+    "`_trace` by module names (`(name, shape)` in order, calls per name), run once per model and input shape"
+    key = (tuple(x.shape[1:]), sum(1 for _ in model.modules()))
+    hit = _layer_cache.setdefault(model, {}).get(key)
+    if hit is None:
+        order,calls = _trace(model, x)
+        names = {m:n for n,m in model.named_modules()}
+        hit = _layer_cache[model][key] = ([(names[m], s) for m,s in order], {names[m]:c for m,c in calls.items()})
+    return hit
+
+class _Family(NamedTuple):
+    "A timm-style transformer: how its outputs lay out the image, and the layer its rule picks"
+    kind: str          # 'tokens' (ViT, DeiT: `(N, prefix+h*w, D)`) or 'nhwc' (Swin: `(N, h, w, C)`)
+    auto: str          # the rule's layer: the last block's `norm1` (tokens), the last stage (nhwc)
+    prefix: int = 0    # class/distillation tokens before the patch tokens
+    grid: tuple = ()   # the patch grid `(h, w)`
+    token_only: bool = False   # the head reads the class token only: patch tokens after the last attention can't matter
+
+def _family(model, shapes:dict) -> _Family|None:
+    "The ViT/DeiT or Swin rule for `model` (`shapes`: name -> output shape), or `None` when it has no timm-style transformer"
+    names = {m:n for n,m in model.named_modules()}
     for m in model.modules():
         blocks,pe = getattr(m, 'blocks', None),getattr(m, 'patch_embed', None)
         if pe is not None and isinstance(blocks, (nn.Sequential, nn.ModuleList)) and len(blocks) and hasattr(blocks[-1], 'attn'):
             last = blocks[-1]
-            mod = last.norm1 if isinstance(getattr(last, 'norm1', None), nn.Module) else last
-            s = shapes.get(mod)
+            name = names[last.norm1 if isinstance(getattr(last, 'norm1', None), nn.Module) else last]
+            s = shapes.get(name)
             if s is None or len(s)!=3: return None
             k = int(getattr(m, 'num_prefix_tokens', 1 if getattr(m, 'cls_token', None) is not None else 0))
             n = s[1]-k
@@ -74,38 +93,62 @@ def _transformer(model, shapes:dict):
                 r = math.isqrt(n)
                 if r*r!=n: return None
                 grid = (r, r)
-            return mod, 'tokens', k, grid
+            return _Family('tokens', name, k, grid, k>0 and getattr(m, 'global_pool', None)=='token')
         if getattr(m, 'output_fmt', None)=='NHWC' and isinstance(getattr(m, 'layers', None), nn.Sequential) and len(m.layers):
-            if len(shapes.get(m.layers[-1], ()))==4: return m.layers[-1], 'nhwc', 0, ()
+            if len(shapes.get(names[m.layers[-1]], ()))==4: return _Family('nhwc', names[m.layers[-1]])
     return None
+
+def _like_image(hw:tuple, size:tuple) -> bool:
+    "Whether `hw` can be the map of an image of `size`: no larger, and downsampled about as much along both sides"
+    if len(hw)!=len(size) or any(a<1 or a>b for a,b in zip(hw, size)): return False
+    r = [b/a for a,b in zip(hw, size)]
+    return max(r) <= 2*min(r)
+
+def _layout(model, name:str, s:tuple, size:tuple, fam:_Family|None, after_last:bool):
+    "(kind, prefix, grid, map shape) when Grad-CAM can read module `name`'s output `s` as a map of an input of `size`, else `None`"
+    if fam is None or isinstance(model.get_submodule(name), nn.modules.conv._ConvNd):   # convolutions: (N,C,...) everywhere
+        return ('map', 0, (), s) if len(s)==len(size)+2 else None
+    if fam.kind=='nhwc':
+        return ('nhwc', 0, (), (1, s[3], s[1], s[2])) if len(s)==4 and _like_image(s[1:3], size) else None
+    n = fam.grid[0]*fam.grid[1]
+    if len(s)!=3 or s[1] not in (n, n+fam.prefix) or (after_last and fam.token_only): return None
+    return 'tokens', s[1]-n, fam.grid, (1, s[2], *fam.grid)
+
+def layer_layouts(model:nn.Module,   # The model
+                  x:Tensor,          # Model input (N,C,H,W) or (N,C,T); one row of it is run (once per input shape)
+                 ) -> dict:          # name -> (kind, prefix, grid, map shape), in the order the modules finish
+    "Every module whose output Grad-CAM can read as a map of `x`, and how: 'map' `(N,C,...)`, 'nhwc' or 'tokens' (see above)"
+    order,calls = _traced(model, x)
+    shapes = dict(order)
+    fam = _family(model, shapes) if x.dim()==4 else None
+    last = max((i for i,(n,_) in enumerate(order) if fam is not None and n==fam.auto), default=len(order))
+    out = {}
+    for i,(n,s) in enumerate(order):
+        if not n or s is None or calls[n]!=1 or s[0]!=1: continue     # one call, one row in, one row out
+        lay = _layout(model, n, s, tuple(x.shape[2:]), fam, i>last)
+        if lay is not None: out[n] = lay
+    return out
+
+def _cam_layer(model, name:str, lay:tuple) -> CamLayer:
+    kind,k,grid,shape = lay
+    reshape = tokens_to_grid(k, grid) if kind=='tokens' else channels_last if kind=='nhwc' else None
+    return CamLayer(model.get_submodule(name), name, shape, reshape)
 
 def find_layer(model:nn.Module,      # The model
                x:Tensor,             # Model input (N,C,H,W) or (N,C,T); one row of it is run
                min_size:int=MIN_SIZE,# Smallest height and width (length) of the layer's map (see the rule above)
               ) -> CamLayer:
     "The layer `learn.explain(method='gradcam')` looks at by default, found with one forward pass on `x`"
-    key = (tuple(x.shape[1:]), int(min_size), sum(1 for _ in model.modules()))
-    hit = _layer_cache.get(model, {}).get(key)
-    if hit is None:
-        hit = _find(model, x, min_size)
-        _layer_cache.setdefault(model, {})[key] = hit
-    name,shape,kind,k,grid = hit
-    mod = model.get_submodule(name) if name else model
-    reshape = tokens_to_grid(k, grid) if kind=='tokens' else channels_last if kind=='nhwc' else None
-    return CamLayer(mod, name, shape, reshape)
+    lays = layer_layouts(model, x)
+    return _cam_layer(model, (name := _find(model, x, int(min_size))), lays[name])
 
-def _find(model, x, min_size):
-    order,calls = _trace(model, x)
-    names = {m:n for n,m in model.named_modules()}
-    tr = _transformer(model, {m: s for m,s in order if s is not None})
-    if tr is not None:
-        mod,kind,k,grid = tr
-        s = dict((m, s) for m,s in order)[mod]
-        shape = (1, s[2], *grid) if kind=='tokens' else (1, s[3], s[1], s[2])
-        return names[mod], shape, kind, k, grid
+def _find(model, x, min_size) -> str:
+    order,calls = _traced(model, x)
+    fam = _family(model, dict(order)) if x.dim()==4 else None
+    if fam is not None: return fam.auto
     nd = x.dim()
-    conv = {m: _has_conv(m) for m in calls}
-    cands = [(k, s) for k,(m,s) in enumerate(order) if calls[m]==1 and conv[m] and s is not None and len(s)==nd]
+    mod = {n: model.get_submodule(n) for n in calls}
+    cands = [(k, s) for k,(n,s) in enumerate(order) if calls[n]==1 and s is not None and len(s)==nd and _has_conv(mod[n])]
     if not cands:
         raise ArgumentError(f"Grad-CAM needs a convolutional layer with a {nd}-d (N,C,...) output, and this {type(model).__name__} calls none. "
                             "Pass the module to look at as `layer=` (e.g. layer=learn.model[0]), or use method='occlusion' or "
@@ -115,25 +158,51 @@ def _find(model, x, min_size):
     else:
         most = max(math.prod(s[2:]) for _,s in cands)
         k,shape = [(k, s) for k,s in cands if math.prod(s[2:])==most][-1]
-    while k+1<len(order) and order[k+1][1]==shape and calls[order[k+1][0]]==1 and _elementwise(order[k+1][0]): k += 1
-    later = [names[m] for m,_ in order[k+1:] if _is_attention(m)]
+    nxt = lambda k: order[k+1][0]
+    while k+1<len(order) and order[k+1][1]==shape and calls[nxt(k)]==1 and _elementwise(mod[nxt(k)]): k += 1
+    later = [n for n,_ in order[k+1:] if _is_attention(mod[n])]
     if later:
-        raise ArgumentError(f"Grad-CAM's rule would look at {names[order[k][0]]!r}, but the model's attention blocks ({later[0]!r}, ...) "
+        raise ArgumentError(f"Grad-CAM's rule would look at {order[k][0]!r}, but the model's attention blocks ({later[0]!r}, ...) "
                             "run after it, so its map could not depend on the class. fastinterp recognises timm's ViT, DeiT and Swin; "
                             "for this model pass layer= (a module whose output is a map of the image, e.g. the input of the last "
                             "attention block), or use method='occlusion' or 'integrated_gradients', which need no layer.")
-    return names[order[k][0]], shape, 'map', 0, ()
+    return order[k][0]
 
 # %% ../../nbs/27_image_layers.ipynb #a3cafeff
-def resolve_layer(model, layer):
-    "The `CamLayer` of `layer=`: a module of `model` or its name"
+_PASSING = (nn.Identity, nn.modules.dropout._DropoutNd)   # maps, but no layer to choose
+
+def _deepest(names:list, most:int=12) -> str:
+    "The names, quoted; the last `most` of a longer list (the deeper ones), with how many came before"
+    shown = ', '.join(map(repr, names[-most:]))
+    k = len(names)-most
+    return shown if k<=0 else f"{k} earlier {'one' if k==1 else 'ones'}, ..., {shown}"
+
+def resolve_layer(model:nn.Module,  # The model
+                  layer,            # `layer=`: a module of `model` or its name in `model.named_modules()`
+                  x:Tensor,         # Model input (N,C,H,W) or (N,C,T), to see what the layer outputs
+                 ) -> CamLayer:
+    "The `CamLayer` of `layer=`, whose output is read as a map by the same layout rule as `find_layer`'s choice"
     names = {m:n for n,m in model.named_modules()}
     if isinstance(layer, str):
-        valid = [n for n in names.values() if n]
-        check_names([layer], valid, 'layer', 'layer')
-        return CamLayer(model.get_submodule(layer), layer, ())
-    if isinstance(layer, nn.Module):
+        check_names([layer], [n for n in names.values() if n], 'layer', 'layer')
+        name = layer
+    elif isinstance(layer, nn.Module):
         if layer not in names: raise ArgumentError(f"layer= is a {type(layer).__name__} that is not part of this model; pass one of "
                                                    "its modules, e.g. layer=learn.model[0], or its name in learn.model.named_modules().")
-        return CamLayer(layer, names[layer] or type(layer).__name__, ())
-    raise ArgumentError(f"layer must be None, a module of the model or its name, got {layer!r}")
+        name = names[layer]
+    else: raise ArgumentError(f"layer must be None, a module of the model or its name, got {layer!r}")
+    lays = layer_layouts(model, x)
+    if name in lays: return _cam_layer(model, name, lays[name])
+    if not name: raise ArgumentError("layer= is the model itself, whose output is the prediction, not a map; leave layer=None or pass one of its modules.")
+    order,calls = _traced(model, x)
+    s,fam = dict(order).get(name),_family(model, dict(order)) if x.dim()==4 else None
+    why = ('it does not run in a forward pass' if name not in calls else f'it runs {calls[name]} times in one forward pass'
+           if calls[name]!=1 else "it comes after the last attention block, and the head reads only the class token, so the patch "
+           "tokens there can't change the score" if s is not None and _layout(model, name, s, tuple(x.shape[2:]), fam, False) else
+           f'its output {s if s is not None else "is not a tensor"} is not a map of the input {tuple(x.shape[1:])}')
+    useful = [n for n in lays if not isinstance(model.get_submodule(n), _PASSING) and 'DropPath' not in type(model.get_submodule(n)).__name__]
+    try: auto = f"(its choice here is {_find(model, x, MIN_SIZE)!r}) "
+    except ArgumentError: auto = ''
+    raise ArgumentError(f"Grad-CAM can't read layer {name!r}: {why}. Leave layer=None for find_layer's rule {auto}or pass a module whose "
+                        f"output is a map of the input ({len(useful)} in this model, not counting dropout and identity layers): "
+                        f"{_deepest(useful) or 'none'}.")
