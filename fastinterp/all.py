@@ -1,4 +1,4 @@
-"What users call. Importing it applies fastinterp's methods to fastai's `Learner` (`feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `explain` for images, sequences and tensor rows, and `learn.fastinterp`) and to `TabularLearner`/`TextLearner` (`explain`)."
+"What users call. Importing it applies fastinterp's methods to fastai's `Learner`: `feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `explain` (for every kind of input) and `learn.fastinterp`."
 from .checks import FastinterpError, ArgumentError, DataError
 from .evalset import EvalSet
 from .engine import shortcuts
@@ -10,9 +10,11 @@ from .importance import *
 from .dependence import *
 from .interactions import *
 from .shapley import shapley_values, exact_shapley
-from .explain import EXPLAIN_METHODS, explanation_summary, concat_explanations
+from .attribution import EXPLAIN_METHODS
+from .explain_rows import explain_table, explain_tensor_rows, explanation_summary, concat_explanations
 from .explain_text import *
-from .vision.explain import IMAGE_METHODS, ImageExplanation
+from .vision.explain import IMAGE_METHODS, ImageExplanation, explain_images, explain_series
+from .explain import EXPLAINERS, explanation_for
 from .vision.inputs import decode_images
 from .vision.layers import find_layer
 from .vision.methods import OUTPUTS

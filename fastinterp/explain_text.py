@@ -8,7 +8,6 @@ import difflib, functools, html, re
 from contextlib import contextmanager
 import numpy as np, pandas as pd, torch
 from torch import Tensor
-from fastcore.basics import patch
 from fastai.text.learner import TextLearner
 from fastai.text.core import defaults as text_defaults
 from fastai.text.core import (Tokenizer, fix_html, replace_rep, replace_wrep, spec_add_spaces, rm_useless_spaces,
@@ -21,11 +20,10 @@ from .outputs import activation, output_fn, row_targets
 from .results import finish, result
 from .inputs import text_vocab
 from .evalset import model_device, plain
-from .explain import captum_attr
-from .analyses import analysis
+from .attribution import captum_attr
 
 # %% auto #0
-__all__ = []
+__all__ = ['explain_text']
 
 # %% ../nbs/24_explain_text.ipynb #77a6a37e
 def _reset(model):
@@ -402,12 +400,10 @@ def _token_frame(dl, text, ids:list, vocab:list, attributions) -> tuple:
                          'start': pd.array([None if s is None else s[0] for s in spans], dtype='Int64'),
                          'end': pd.array([None if s is None else s[1] for s in spans], dtype='Int64')}),note
 
-@patch
-@analysis
 @check_args(n_steps=int_rule(2, hint='steps of the integral'),
             internal_batch_size=int_rule(optional=True, hint='interpolation steps per forward pass; None: from a budget of 2048 token-steps'),
             carry_grad=flag, details=flag)
-def explain(self:TextLearner,
+def explain_text(learn,                # A fastai TextLearner (a text classifier)
         text,                      # The text to explain, raw (as for `learn.predict`), of any length; or a list of texts
         *,
         target=None,               # Class to explain (see `fastinterp.outputs`): default the positive class of a binary classifier, else each text's predicted one
@@ -416,26 +412,26 @@ def explain(self:TextLearner,
         carry_grad:bool=True,      # Gradient through `AWD_LSTM`'s hidden state across chunks: the true integrated gradients (`False`: fastai's truncated gradient, less memory)
         details:bool=False,        # Return a `Result` with per-text arrays too
     ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known, start, end (+ text, position and per-text columns for a list)
-    "Attribution of each token of `text` to the explained class, by integrated gradients on the embeddings"
+    "`learn.explain(text)` of a text classifier: the attribution of each token of `text` to the explained class, by integrated gradients on the embeddings"
     single = isinstance(text, str)
     texts = _texts(text)
-    model = self.model
+    model = learn.model
     dev = model_device(model)
     with preserved_rng():   # iterating a DataLoader draws a seed from torch's global RNG
-        dls = [self.dls.test_dl([t]) for t in texts]
+        dls = [learn.dls.test_dl([t]) for t in texts]
         ids = [plain(dl.one_batch()[0]).to(dev) for dl in dls]
-    vocab = text_vocab(self)
+    vocab = text_vocab(learn)
     layer = embedding_layer(model, ids[0])
-    act = activation(self)
+    act = activation(learn)
     f = output_fn(model, act)
     with eval_mode(model), torch.no_grad(), preserved_rng():
         preds = []
         for x in ids: _reset(model); preds.append(f(x))
         _reset(model)
-    tgt,labels = row_targets(self, target, torch.cat(preds))
+    tgt,labels = row_targets(learn, target, torch.cat(preds))
     pad = vocab.index('xxpad') if 'xxpad' in vocab else 1
     frames,notes,runs = [],[],[]
-    for i in progress(range(len(texts)), self, show=None if len(texts)>1 else False):
+    for i in progress(range(len(texts)), learn, show=None if len(texts)>1 else False):
         r = attribute_tokens(model, ids[i], layer, int(tgt[i]), activation=act, baseline_id=pad, n_steps=n_steps,
                              internal_batch_size=internal_batch_size, carry_grad=carry_grad)
         fr,note = _token_frame(dls[i], texts[i], ids[i][0].tolist(), vocab, r['attributions'])

@@ -177,6 +177,7 @@ class InputKind:
     options = ()            # the `feature_importance` options it takes (e.g. 'patch_size')
     reads_whole = False     # read in one batch: a table (fast), texts (one padded length)
     has_units = False       # raw values <-> model units: what partial dependence, ALE, H, correlations and explain(rows) need
+    explains = None         # the explanation `learn.explain` gives this kind: 'table', 'rows', 'text', 'images' or 'series' (see `EXPLAINERS`)
     no_units = ("This analysis sets features to values, so it needs inputs that are rows of columns (2-d): a table, or tensors of "
                 "rows x columns. For images and sequences use feature_importance (names=, patch_size=) or explain.")
     def __init__(self, learn, es:EvalSet=None, names=None, **options):
@@ -186,6 +187,8 @@ class InputKind:
     def accepts(cls, dl, xs=None) -> bool: return False   # whether `dl` (read as `xs`) is this kind's data
     @classmethod
     def default_features(cls, dl, xs, names=None) -> dict: return column_features(xs, names)
+    @classmethod
+    def explanation(cls, xs=None) -> str|None: return cls.explains   # `xs`: a batch of the inputs, for kinds that need to look
 
     # --- features and permutation importance
     repeats = True          # False when every repeat of a job would be the same (one is enough)
@@ -274,7 +277,7 @@ def _no_fill(feature):
 
 class Tabular(InputKind):
     "A TabularLearner's raw columns; raw values and model units through the learner's own procs"
-    name,noun,reads_whole,has_units = 'tabular','column',True,True
+    name,noun,reads_whole,has_units,explains = 'tabular','column',True,True,'table'
     def __init__(self, learn, es:EvalSet=None, names=None, **options):
         if names is not None: raise ArgumentError("names is for non-tabular inputs; a tabular dl names its own columns (cat_names, cont_names).")
         super().__init__(learn, es, names, **options)
@@ -378,7 +381,7 @@ class Tabular(InputKind):
 # %% ../nbs/07_inputs.ipynb #1f806fc2
 class Columns(InputKind):
     "The columns of a model's 2-d tensor inputs: each column a feature, its values the units"
-    name,noun,has_units = 'columns','column',True
+    name,noun,has_units,explains = 'columns','column',True,'rows'
     def __init__(self, learn, es:EvalSet, names=None, **options):
         super().__init__(learn, es, names, **options)
         self.locs = dict(es.features)
@@ -437,6 +440,8 @@ class Grid(InputKind):
     name,options = 'grid',('patch_size',)
     @classmethod
     def accepts(cls, dl, xs=None) -> bool: return xs is not None and len(xs)==1 and xs[0].dim() in (3, 4)
+    @classmethod
+    def explanation(cls, xs=None) -> str|None: return None if xs is None else 'images' if xs[0].dim()==4 else 'series'
     def __init__(self, learn, es:EvalSet, names=None, patch_size=None, **options):
         super().__init__(learn, es, names, **options)
         self.dims = tuple(es.xs[0].shape[2:])
@@ -472,7 +477,7 @@ def text_vocab(learn) -> list:
 
 class Tokens(InputKind):
     "A fastai text classifier's token ids: its most frequent words as features, each masked as `xxunk` everywhere"
-    name,noun,options,reads_whole = 'text','token',('max_tokens',),True
+    name,noun,options,reads_whole,explains = 'text','token',('max_tokens',),True,'text'
     no_units = ("This analysis sets columns to values, and a text classifier's inputs are token ids (their columns are "
                 "positions in the text): use learn.explain(text) or feature_importance(max_tokens=...).")
     @classmethod

@@ -7,21 +7,11 @@ from __future__ import annotations
 import numpy as np, pandas as pd
 from .checks import ArgumentError, DataError, check_names
 from .results import Result, frame_of
-from .explain import explained_rows, is_continuous, value_numbers
+from .explain_rows import explained_rows, is_continuous, value_numbers
+from .attribution import shap_module
 
 # %% auto #0
 __all__ = ['to_shap']
-
-# %% ../nbs/36_shap.ipynb #73ae0f12
-INSTALL_SHAP = 'pip install shap'   # what the `shap` extra adds
-
-def shap_module():
-    "Import and return `shap`, or raise an `ImportError` that gives the install command"
-    try: import shap
-    except ImportError as e:
-        raise ImportError(f"to_shap needs shap, an optional dependency of fastinterp. Install it with: {INSTALL_SHAP} "
-                          "(or, from a fastinterp checkout, `pip install -e \".[shap]\"`)") from e
-    return shap
 
 # %% ../nbs/36_shap.ipynb #7e48c8fe
 def shap_data(raw:np.ndarray,        # [rows, features] raw values (an explanation's `value` texts, or numbers)

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 from . import __version__
 from .checks import ArgumentError, check_args, real_rule, flag, positive_int
 from .results import Result, frame_of
-from .explain import explained_rows, case_facts, is_continuous, shown_value
+from .explain_rows import explained_rows, case_facts, is_continuous, shown_value
 from .vision.explain import ImageExplanation
 from .plots.explain import plot_explanation
 from .plots.text import text_scale, texts_html

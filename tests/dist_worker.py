@@ -172,8 +172,8 @@ def main():
     except Exception as e: res['arg_one_rank'] = _err(e)
     run('after_arg_error', lambda: learn.feature_importance(dl, n_repeats=1, seed=0))
     rows = df.drop(columns='y').iloc[:3].copy()
-    if r == 1: rows.loc[rows.index[0], 'cat_a'] = 'never seen'
-    try: learn.explain(rows, seed=0); res['level_one_rank'] = None
+    if r == 1: rows['x0'] = rows['x0'].astype(object); rows.loc[rows.index[0], 'x0'] = 'not a number'
+    try: learn.explain(rows, background=df.iloc[:20], seed=0); res['level_one_rank'] = None
     except Exception as e: res['level_one_rank'] = _err(e)
     run('after_level_error', lambda: learn.partial_dependence('x0', dl=dl, seed=0))
 

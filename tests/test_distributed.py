@@ -151,7 +151,7 @@ def test_error_on_one_rank_before_any_message(run):
     r0, r1 = run['res']
     assert r1['arg_one_rank'].startswith('ArgumentError') and 'n_repeats must be a positive int' in r1['arg_one_rank']
     assert r0['arg_one_rank'].startswith('DistributedError') and 'failed on rank 1' in r0['arg_one_rank'] and 'n_repeats' in r0['arg_one_rank']
-    assert "'never seen'" in r1['level_one_rank'] and r0['level_one_rank'].startswith('DistributedError'), (r0['level_one_rank'], r1['level_one_rank'])
+    assert r1['level_one_rank'].startswith('DataError') and "'not a number'" in r1['level_one_rank'] and r0['level_one_rank'].startswith('DistributedError'), (r0['level_one_rank'], r1['level_one_rank'])
     same(r0['after_arg_error'], r1['after_arg_error']); same(r0['after_level_error'], r1['after_level_error'])
 
 

@@ -5,7 +5,7 @@ import fastcore.test as fct
 from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize, set_seed
 from fastinterp.all import *
 from fastinterp.synth import synth_df
-from fastinterp.explain import captum_attr
+from fastinterp.attribution import captum_attr
 from fastinterp.outputs import row_targets
 from helpers import rng_states, same_rng
 

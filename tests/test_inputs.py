@@ -14,7 +14,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize, set_seed
 from fastinterp.all import *
 from fastinterp.synth import synth_df, square_images, image_dls, small_cnn, pulse_series, series_dls, small_cnn1d
-from fastinterp.explain import explained_rows, value_numbers
+from fastinterp.explain_rows import explained_rows, value_numbers
 from helpers import tiny, brute_force_preds
 
 

@@ -10,7 +10,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import set_seed
 from fastinterp.all import *
 from fastinterp.synth import pulse_series, series_dls, small_cnn1d, StandardizeSeries
-from fastinterp.evalset import arrays_dl
+from fastinterp.inputs import arrays_dl
 
 
 def fit(data, epochs):

@@ -353,11 +353,14 @@ def test_no_conv_layer_names_layer_argument(sq):
     assert mlp.explain(sq[0][0], method='integrated_gradients', n_steps=4).map.shape == (32, 32)
 
 
-def test_non_image_learner_is_refused():
+def test_plain_learner_on_tabular_data_is_explained_as_rows():
+    "The dispatcher reads the kind of input from the data, not the Learner's class: a plain Learner on tabular DataLoaders"
     learn = tiny()
     plain = Learner(learn.dls, learn.model)                   # a plain Learner on tabular data
-    with pytest.raises(ArgumentError, match='build it with tabular_learner'):
-        plain.explain(learn.dls.valid.dataset.items.iloc[:2])
+    rows = learn.dls.valid.dataset.items.iloc[:2]
+    a, b = plain.explain(rows, seed=0), learn.explain(rows, seed=0)
+    fct.test_eq(list(a.feature), list(b.feature))
+    np.testing.assert_allclose(a.contribution, b.contribution, rtol=1e-6, atol=1e-7)   # the same model, rows, walks
 
 
 # ------------------------------------------------------------------ side effects

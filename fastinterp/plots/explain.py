@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd
 from ..checks import ArgumentError, positive_int, one_of, check_args, flag
 from ..results import frame_of, one_of_many, literal
-from ..explain import explanation_summary, many_rows_frame, explained_rows, case_facts, is_continuous, value_numbers, shown_value
+from ..explain_rows import explanation_summary, many_rows_frame, explained_rows, case_facts, is_continuous, value_numbers, shown_value
 
 # %% auto #0
 __all__ = ['plot_explanation', 'plot_explanation_summary']

@@ -14,7 +14,7 @@ from ..guard import preserved_rng
 from ..evalset import plain
 from ..inputs import eval_dl
 from ..results import Result, frame_of, literal
-from ..vision.explain import ImageExplanation
+from ..vision.explain import ImageExplanation, explain_images
 
 # %% auto #0
 __all__ = ['plot_image_explanation', 'plot_image_explanations', 'plot_patch_importance']
@@ -115,7 +115,7 @@ def plot_image_explanations(src,                # A Learner (explains the first 
     if isinstance(src, ImageExplanation):
         if kwargs: raise ArgumentError(f"{sorted(kwargs)} are arguments of learn.explain; pass a Learner to explain with them.")
         expl = src
-    elif isinstance(src, Learner): expl = src.explain(_first_rows(src, dl, n), **kwargs)
+    elif isinstance(src, Learner): expl = explain_images(src, _first_rows(src, dl, n), **kwargs)
     else: raise ArgumentError(f"plot_image_explanations needs a Learner or an ImageExplanation, got a {type(src).__name__}")
     k = 1 if expl['map'].ndim==2 else min(n, len(expl['map']))
     ncols = ncols or math.ceil(math.sqrt(k))

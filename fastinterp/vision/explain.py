@@ -7,8 +7,6 @@ from __future__ import annotations
 import warnings
 import numpy as np, pandas as pd, torch
 from torch import Tensor
-from fastcore.basics import patch
-from fastai.learner import Learner
 from ..checks import *
 from ..checks import check_args, int_rule, real_rule, one_of, seed_rule, flag
 from ..guard import eval_mode, preserved_rng, new_seed, generator
@@ -16,14 +14,12 @@ from ..evalset import plain
 from ..engine import autocast_dtype, first_output
 from ..outputs import activation, output_fn, row_targets, classes, output_names
 from ..results import Result, finish
-from ..analyses import analysis
-from ..explain import explain_tensor_rows
 from .inputs import image_type, image_input, series_input, decode_images, baseline_tensor, baseline_name
 from .layers import MIN_SIZE, find_layer, resolve_layer
 from .methods import OUTPUTS, score_transform, grad_cam, occlusion_maps, ig_maps, default_window, chunks
 
 # %% auto #0
-__all__ = ['IMAGE_METHODS', 'ImageExplanation', 'learner_input_dims']
+__all__ = ['IMAGE_METHODS', 'ImageExplanation', 'explain_images', 'explain_series']
 
 # %% ../../nbs/29_explain_image.ipynb #98261c1f
 IMAGE_METHODS = ('gradcam', 'occlusion', 'integrated_gradients')
@@ -129,53 +125,57 @@ def explain_map(learn, x:Tensor, y, single:bool, method:str='gradcam', target=No
     return res
 
 # %% ../../nbs/29_explain_image.ipynb #d4c1d1fc
-def learner_input_dims(learn) -> int|None:
-    "The number of dims of the first input of a batch of `learn`'s data (4 images, 3 sequences, 2 rows), or None"
-    dls = getattr(learn, 'dls', None)
-    for dl in (getattr(dls, 'valid', None), getattr(dls, 'train', None)):
-        try:
-            with preserved_rng(): b = dl.one_batch()
-        except Exception: continue
-        return b[0].dim() if isinstance(b[0], Tensor) else None
-    return None
+_MAP_ARGS = dict(n_steps=int_rule(2, optional=True, hint='steps of the integral'), min_size=int_rule(1, optional=True),
+                 window=int_rule(1, optional=True), stride=int_rule(1, optional=True), nt_samples=int_rule(1, optional=True, hint='noisy copies'),
+                 nt_level=real_rule(0, 10, low_open=True, optional=True, hint="noise std as a fraction of the input's range"), seed=seed_rule,
+                 bs=int_rule(1, hint='rows or model evaluations per forward pass'), output=one_of(None, *OUTPUTS), noise_tunnel=flag)
 
-@patch
-@analysis
-@check_args(n_steps=int_rule(2, optional=True, hint='steps of the integral'), min_size=int_rule(1, optional=True),
-            window=int_rule(1, optional=True), stride=int_rule(1, optional=True), nt_samples=int_rule(1, optional=True, hint='noisy copies'),
-            nt_level=real_rule(0, 10, low_open=True, optional=True, hint="noise std as a fraction of the input's range"), seed=seed_rule,
-            bs=int_rule(1, optional=True, hint='rows or model evaluations per forward pass'), output=one_of(None, *OUTPUTS),
-            noise_tunnel=flag)
-def explain(self:Learner,
-        items,                      # Image(s) as `predict` takes them, a list of them, or model input (DataLoader, batch, 4-d tensor); raw series (array or tensor `(N,C,T)`, one `(C,T)`) or model input (DataLoader, batch tuple); rows of columns
+@check_args(**_MAP_ARGS)
+def explain_images(learn,           # An image learner (its input is one batch of images (N,C,H,W))
+        items,                      # Image(s) as `predict` takes them (path, PIL image, array, tensor), a list of them, or model input (a DataLoader, a batch, a 4-d tensor)
         *,
-        method:str=None,            # Images and sequences: 'gradcam' (default), 'occlusion' or 'integrated_gradients'; rows: see `explain_tensor_rows`
-        target=None,                # Class to explain (see `fastinterp.outputs`): `None` is the positive class of a binary classifier, else each row's predicted class
-        layer=None,                 # Grad-CAM: module of `self.model` (or its name) to look at; `None`: `find_layer`
-        min_size:int=None,          # Grad-CAM: smallest map `find_layer` accepts (default 7)
-        window:int=None,            # Occlusion: side of the window in pixels (steps); default an eighth of the input
+        method:str='gradcam',       # 'gradcam', 'occlusion' or 'integrated_gradients'
+        target=None,                # Class to explain (see `fastinterp.outputs`): `None` is the positive class of a binary classifier, else each image's predicted class
+        layer=None,                 # Grad-CAM: module of `learn.model` (or its name) to look at; `None`: `find_layer`
+        min_size:int=None,          # Grad-CAM: smallest map `find_layer` accepts (see `MIN_SIZE`)
+        window:int=None,            # Occlusion: side of the window in pixels; default an eighth of the image
         stride:int=None,            # Occlusion: step between windows; default half the window
         baseline=None,              # Occlusion and IG: 'zeros' (default: the mean colour), 'black', a number or a tensor, in model units
         n_steps:int=None,           # Integrated gradients: steps of the integral (default 32)
         noise_tunnel:bool=False,    # Average the maps over noisy copies of the input (SmoothGrad)
         nt_samples:int=None,        # Noise tunnel: noisy copies (default 8)
         nt_level:float=None,        # Noise tunnel: noise std as a fraction of the input's value range (default 0.15)
-        seed:int=None,              # Noise tunnel's seed (rows: the background's and the sampling's); global RNG untouched
+        seed:int=None,              # Noise tunnel's seed; global RNG untouched
         output:str=None,            # Score explained: 'log_odds', 'probability' or 'raw' (see `OUTPUTS`); `None`: log-odds for Grad-CAM, probability otherwise
-        bs:int=None,                # Rows (Grad-CAM, IG) or model evaluations (occlusion) per forward pass; default 64 (rows of columns: 4096)
-        **kwargs,                   # Rows of tensor columns: the other arguments of `explain_tensor_rows` (names, background, n_samples, ...)
-    ) -> ImageExplanation:          # Images and sequences: a `Result` with fields frame, map, input, image, layer_map (Grad-CAM)
-    "Which pixels (time steps, columns) of the input(s) drove the model's output for the target class"
-    dims = 4 if image_type(getattr(self, 'dls', None)) is not None else learner_input_dims(self)
-    if dims is None: dims = {1: 2, 2: 2}.get(np.ndim(items), None) if isinstance(items, (Tensor, np.ndarray, pd.DataFrame, pd.Series)) else None
-    if dims==2:
-        for_maps = sorted(k for k,v in dict(layer=layer, min_size=min_size, window=window, stride=stride, baseline=baseline, n_steps=n_steps,
-                                            nt_samples=nt_samples, nt_level=nt_level, output=output, noise_tunnel=noise_tunnel or None).items() if v is not None)
-        if for_maps: raise ArgumentError(f"{', '.join(for_maps)} {'is' if len(for_maps)==1 else 'are'} for images and sequences; this learner's "
-                                         "inputs are rows of columns, explained by Shapley values (see explain_tensor_rows).")
-        return explain_tensor_rows(self, items, target=target, seed=seed, method=method or 'shapley', bs=bs or 4096, **kwargs)
-    if kwargs: raise ArgumentError(f"Unknown argument(s) {sorted(kwargs)} for explaining images and sequences.")
-    x,y,single = series_input(self, items) if dims==3 else image_input(self, items)
-    return explain_map(self, x, y, single, method=method or 'gradcam', target=target, layer=layer, min_size=min_size, window=window,
-                       stride=stride, baseline=baseline, n_steps=n_steps, noise_tunnel=noise_tunnel, nt_samples=nt_samples,
-                       nt_level=nt_level, seed=seed, output=output, bs=bs or 64, images=dims!=3)
+        bs:int=64,                  # Images (Grad-CAM, IG) or model evaluations (occlusion) per forward pass
+    ) -> ImageExplanation:          # A `Result` with fields frame, map, input, image, layer_map (Grad-CAM)
+    "`learn.explain(images)`: which pixels drove the model's output for the target class"
+    x,y,single = image_input(learn, items)
+    return explain_map(learn, x, y, single, method=method, target=target, layer=layer, min_size=min_size, window=window, stride=stride,
+                       baseline=baseline, n_steps=n_steps, noise_tunnel=noise_tunnel, nt_samples=nt_samples, nt_level=nt_level,
+                       seed=seed, output=output, bs=bs, images=True)
+
+@check_args(**_MAP_ARGS)
+def explain_series(learn,           # A sequence learner (its input is one batch of sequences (N,C,T))
+        items,                      # Raw series (an array or tensor `(N,C,T)`, or one `(C,T)`), which go through the validation transforms; or model input (a DataLoader, a batch tuple)
+        *,
+        method:str='gradcam',       # 'gradcam', 'occlusion' or 'integrated_gradients'
+        target=None,                # Class to explain (see `fastinterp.outputs`): `None` is the positive class of a binary classifier, else each series' predicted class
+        layer=None,                 # Grad-CAM: module of `learn.model` (or its name) to look at; `None`: `find_layer`
+        min_size:int=None,          # Grad-CAM: smallest map `find_layer` accepts (see `MIN_SIZE`)
+        window:int=None,            # Occlusion: window in steps; default an eighth of the series
+        stride:int=None,            # Occlusion: step between windows; default half the window
+        baseline=None,              # Occlusion and IG: 'zeros' (default), a number or a tensor, in model units
+        n_steps:int=None,           # Integrated gradients: steps of the integral (default 32)
+        noise_tunnel:bool=False,    # Average the maps over noisy copies of the input (SmoothGrad)
+        nt_samples:int=None,        # Noise tunnel: noisy copies (default 8)
+        nt_level:float=None,        # Noise tunnel: noise std as a fraction of the input's value range (default 0.15)
+        seed:int=None,              # Noise tunnel's seed; global RNG untouched
+        output:str=None,            # Score explained: 'log_odds', 'probability' or 'raw' (see `OUTPUTS`); `None`: log-odds for Grad-CAM, probability otherwise
+        bs:int=64,                  # Series (Grad-CAM, IG) or model evaluations (occlusion) per forward pass
+    ) -> ImageExplanation:          # A `Result` with fields frame, map, input, image (the input), layer_map (Grad-CAM)
+    "`learn.explain(series)`: which time steps drove the model's output for the target class"
+    x,y,single = series_input(learn, items)
+    return explain_map(learn, x, y, single, method=method, target=target, layer=layer, min_size=min_size, window=window, stride=stride,
+                       baseline=baseline, n_steps=n_steps, noise_tunnel=noise_tunnel, nt_samples=nt_samples, nt_level=nt_level,
+                       seed=seed, output=output, bs=bs, images=False)

@@ -12,6 +12,7 @@ from ..checks import ArgumentError
 from ..evalset import plain
 from ..perturb import Gather
 from ..engine import run_perturbed, first_output
+from ..attribution import captum_attr
 from .layers import CamLayer
 
 # %% auto #0
@@ -140,7 +141,6 @@ def occlusion_maps(model:nn.Module,  # The model
 # %% ../../nbs/28_image_methods.ipynb #c837168b
 def ig_maps(model, x, targets, baseline, n_steps:int=32, transform=None, bs:int=64) -> tuple[Tensor, Tensor]:
     "Integrated gradients summed over channels [N,*positions], and the convergence delta per row"
-    from fastinterp.explain import captum_attr
     def fwd(xx):
         out = first_output(model(xx)).float().reshape(len(xx), -1)
         return transform(out) if transform is not None else out
