@@ -33,7 +33,7 @@ How a notebook becomes a page (nbdev's rules, applied by nbdev's own processors)
 What it cannot fix (the notebooks' or docstrings' content) it lists in `_site/docs-audit.json`, and
 tools/check_docs.py prints those lists (and fails on them with `--strict` or `DOCS_STRICT=1`).
 """
-import argparse, base64, fnmatch, importlib, inspect, json, os, re, shutil, subprocess, sys, time, warnings
+import argparse, base64, fnmatch, struct, importlib, inspect, json, os, re, shutil, subprocess, sys, time, warnings
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -188,6 +188,8 @@ def fence(s, lang=''):
     return f'{ticks}{lang}\n{s}\n{ticks}'
 
 _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
+# pandas' own HTML for a DataFrame (no colours of its own): drawn with the site's colours, in dark mode too
+_re_plain_frame = re.compile(r'^\s*<div>\s*<style scoped>[^<]*</style>\s*<table border="1" class="dataframe">.*</table>(?:\s*<p>[^<]*</p>)?\s*</div>\s*$', re.S)
 _re_plot_repr = re.compile(r'^<(Figure|Axes|matplotlib\.|Text|Line2D|BarContainer)\b.*>$', re.S)
 _NP_SCALARS = r'(?:float(?:16|32|64|128)|int(?:8|16|32|64)|uint(?:8|16|32|64)|bool_?|str_|bytes_|complex(?:64|128|256)|longdouble|intp)'
 _re_np_scalar = re.compile(rf'\bnp\.{_NP_SCALARS}\(((?:[^()\'"]|\'[^\']*\'|"[^"]*")*)\)')
@@ -208,6 +210,17 @@ def raw_html(h, cls):
     return f'<div class="nb-output {cls}">\n{h}\n</div>'
 
 def text_out(txt, cls='nb-text'): return f':::{{container}} nb-output {cls}\n{fence(txt, "text")}\n:::'
+
+def design_width(png):
+    "a PNG's width in CSS pixels at 100 dpi, matplotlib's own: its pixels x 100 / its dpi (the pHYs chunk)"
+    w = struct.unpack('>II', png[16:24])[0]
+    i = png.find(b'pHYs', 0, 4096)
+    if i > 0:
+        x, _, unit = struct.unpack('>IIB', png[i + 4:i + 13])
+        if unit == 1 and x:    # pixels per metre
+            dpi = x * 0.0254
+            if dpi > 110: return round(w * 100 / dpi)
+    return w
 
 def derived_alt(c, title, i, n):
     "an alt text for a figure without `#| fig-alt:`: the cell's first comment, else the line that draws it"
@@ -242,12 +255,16 @@ def outputs_md(c, page, title, figs, audit):
                     alt = derived_alt(c, title, sum('image/png' in x.get('data', {}) for x in outs[:outs.index(o)]), n_img)
                     audit['figures_without_alt'].append(f'{page}: cell {c.get("id")} (alt derived: "{alt}")')
                 depth = ':' * 4
-                img = f':::{{image}} /figures/{name}\n:alt: {alt}\n:::'
+                # the size it was drawn at: a 200-dpi PNG (for sharp screens) is shown at half its pixels, as a
+                # 100-dpi one would be; never wider than that, shrunk to fit the page (a click opens the PNG itself)
+                img = f':::{{image}} /figures/{name}\n:alt: {alt}\n:width: {design_width(figs[name])}px\n:::'
                 cap = directive_of(c, 'fig-cap')
                 out.append(f'{depth}{{container}} nb-output nb-figure\n{img}\n' +
                            (f'\n{{.nb-caption}}\n{cap}\n' if cap else '') + depth)
             elif 'image/svg+xml' in d: out.append(raw_html(''.join(d['image/svg+xml']), 'nb-figure'))
-            elif 'text/html' in d: out.append(raw_html(''.join(d['text/html']), 'nb-html'))
+            elif 'text/html' in d:
+                h = ''.join(d['text/html'])
+                out.append(raw_html(h, 'nb-dataframe' if _re_plain_frame.match(h) else 'nb-html'))
             elif 'text/markdown' in d: out.append(''.join(d['text/markdown']))
             elif 'text/plain' in d:
                 txt = ''.join(d['text/plain']).rstrip()
@@ -326,21 +343,22 @@ def api_rows(names, api, where, linkify, with_page=True):
 
 def toctree(entries, caption=None, hidden=True):
     opts = (':hidden:\n' if hidden else '') + (f':caption: {caption}\n' if caption else '') + ':maxdepth: 2\n'
-    entries = [e if e == 'self' or e.endswith('>') else f'/{e}' for e in entries]    # paths from the site's root
+    entries = [e if e.endswith('self') or e.endswith('>') else f'/{e}' for e in entries]    # paths from the site's root
     return '```{toctree}\n' + opts + '\n' + '\n'.join(entries) + '\n```'
 
 
 # ---------------------------------------------------------------- build
-def find_sphinx(arg):
-    if arg: return arg
+def start_sphinx_install(arg):
+    "the sphinx-build to run, and the install of .venv-docs (a Popen) when it is missing: it runs while the\n    notebooks are processed"
+    if arg: return arg, None
     venv = root/'.venv-docs'
     exe = venv/'bin'/'sphinx-build'
-    if not exe.exists():
-        print(f'creating {venv.name} from docs/requirements.txt', flush=True)
-        subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
-        subprocess.run([str(venv/'bin'/'pip'), 'install', '-q', '--no-deps', '-r', str(docs_cfg/'requirements.txt')],
-                       check=True)
-    return str(exe)
+    if exe.exists(): return str(exe), None
+    print(f'creating {venv.name} from docs/requirements.txt (in the background)', flush=True)
+    # a venv without pip of its own, filled by this Python's pip: every package is pinned (no resolution)
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
+    return str(exe), subprocess.Popen([sys.executable, '-m', 'pip', '--python', str(venv/'bin'/'python'), 'install', '-q',
+                                       '--no-deps', '--no-compile', '-r', str(docs_cfg/'requirements.txt')])
 
 def settings():
     c = ConfigParser(delimiters=['='])
@@ -355,6 +373,7 @@ def main():
     t0 = time.time()
     os.chdir(root)                      # nbdev reads pyproject.toml's [tool.nbdev] from here
     warnings.filterwarnings('ignore')   # third-party noise from importing torch/fastai
+    sphinx, installing = (None, None) if args.md_only else start_sphinx_install(args.sphinx)
     import fastinterp
     print('documenting', Path(fastinterp.__file__).parent, flush=True)
     sections = load_sections()
@@ -498,7 +517,9 @@ def main():
     idx = ['# API reference', '{.nb-summary}\n' + linkify(intro)]
     for g in groups:
         names = [nm for nm in api if group[nm] == g]
-        idx += [f'## [{g}](/{group_pages[g]}.md)', api_rows(names, api, where, linkify)]
+        idx += [f'## {g}', f'{{.api-group}}\n[All of {g}](/{group_pages[g]}.md)' +
+                (': ' + ', '.join(f'[{titles[q]}](/{q}.md)' for q in group_nbs[g]) if group_nbs[g] else ''),
+                api_rows(names, api, where, linkify)]
     write('api', '\n\n'.join(idx) + '\n', 'the public API (tools/docs_api.py) and docs/sections.yml')
     for g in groups:
         names = [nm for nm in api if group[nm] == g]
@@ -539,7 +560,9 @@ def main():
         if v and k != 'maths': print(f'  audit: {len(v)} {k.replace("_", " ")}', flush=True)
     if args.md_only: return
 
-    sphinx = find_sphinx(args.sphinx)
+    if installing is not None and installing.wait() != 0:
+        shutil.rmtree(root/'.venv-docs', ignore_errors=True)
+        sys.exit('installing docs/requirements.txt into .venv-docs failed')
     if site_dir.exists(): shutil.rmtree(site_dir)
     # -W: a warning (a link to a missing page or entry, a missing image) fails the build; -E: no stale cache
     env = {**os.environ, 'FASTINTERP_DOCS_SRC': str(src_dir)}
@@ -561,7 +584,7 @@ def index_toctrees(layout, groups, group_pages):
     for sec, v, entries in layout:
         items = []
         for kind, x in entries:
-            if kind == 'nb': items.append('self' if x == 'index' else x)
+            if kind == 'nb': items.append('Overview <self>' if x == 'index' else x)
             elif kind == 'group': items.append(group_pages[x])
             elif x == 'api': items.append('API index </api>')
             else: items.append(x)

@@ -1,5 +1,5 @@
 """Check the built documentation site (`_site/`, from tools/build_docs.py) in a real browser:
-`python tools/check_docs.py` (runs itself with .venv-docs's Python when selenium is not importable).
+`python tools/check_docs.py` (runs itself with the project's .venv when selenium is not importable).
 
 It serves the site on localhost (http.server in a thread) and opens every page in headless Chromium
 (/usr/bin/chromium through /usr/bin/chromedriver, as Debian's chromium and chromium-driver install them).
@@ -38,11 +38,11 @@ from urllib.parse import urlsplit, unquote
 root = Path(__file__).resolve().parent.parent
 
 try: import selenium  # noqa: F401
-except ImportError:
-    py = root/'.venv-docs'/'bin'/'python'
+except ImportError:     # selenium comes with the project's test requirements: try the project's .venv
+    py = root/'.venv'/'bin'/'python'
     if py.exists() and Path(sys.prefix).resolve() != py.parent.parent.resolve():
         os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
-    sys.exit('selenium is not installed: pip install -r docs/requirements.txt (or run tools/build_docs.py first)')
+    sys.exit('selenium is not installed: pip install selenium (it is in the test requirements, settings.ini)')
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -83,7 +83,8 @@ def browser(chromium, chromedriver, profile):
 PAGE_JS = r"""
 const art = document.querySelector('article') || document.body;
 const imgs = [...document.images].map(i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0,
-    done: i.complete, alt: i.getAttribute('alt'), natural: i.naturalWidth, shown: i.getBoundingClientRect().width,
+    done: i.complete, alt: i.getAttribute('alt'), shown: i.getBoundingClientRect().width,
+    natural: parseFloat(i.style.width) || i.naturalWidth,      // the width it was drawn for (the build sets it)
     figure: !!i.closest('.nb-figure')}));
 // text outside code and maths: raw $$ or ** left by the Markdown
 const skip = 'pre, code, .highlight, .math, mjx-container, script, style, .nb-output, .sig';
@@ -112,7 +113,9 @@ return {ids: [...document.querySelectorAll('[id]')].map(e => e.id).concat(
         maths: maths.length, typeset: maths.filter(m => m.querySelector('mjx-container')).length,
         entries: [...document.querySelectorAll('dl.py > dt.sig[id]')].map(dt => ({id: dt.id,
                   source: [...dt.querySelectorAll('a[href]')].filter(a => /\[source\]/.test(a.textContent)).map(a => a.href)})),
-        html_outputs: document.querySelectorAll('.nb-html').length,
+        html_outputs: document.querySelectorAll('.nb-html, .nb-dataframe').length,
+        // everything the page loaded (scripts, styles, fonts, images): all of it must come from the site
+        resources: performance.getEntriesByType('resource').map(r => r.name),
         report: !!document.querySelector('.fi-report'),
         captions: [...document.querySelectorAll('.sidebar-tree p.caption')].map(c => c.textContent.trim()),
         brand: (document.querySelector('.sidebar-brand-text') || {}).textContent || '',
@@ -187,6 +190,54 @@ def load(d, url, timeout=20):
         if (all(i['done'] for i in info['imgs']) and info['typeset'] == info['maths']) or time.time() > end: return info
         time.sleep(0.1)
 
+NOTE_SHRUNK = 'figures shrunk below 75% of the size they were drawn at (their text gets tiny: a narrower figsize fits the page)'
+
+def check_page(d, base, pg, problems, note, contrast_rows):
+    "load one page and check it as it is, in dark mode and at 400 px; its PAGE_JS info"
+    inf = load(d, f'{base}/{pg}')
+    inf['warnings'] = 0
+    for e in d.get_log('browser'):
+        if e['level'] == 'SEVERE': problems.append(f'{pg}: console error: {e["message"]}')
+        elif e['level'] == 'WARNING': inf['warnings'] += 1
+    for i in inf['imgs']:
+        if not i['ok']: problems.append(f'{pg}: image did not load: {i["src"]}')
+        alt = (i['alt'] or '').strip()
+        if not alt or re.search(r'<Figure size|Figure size \d+x\d+|with \d+ Axes|^figure$|^image$', alt, re.I):
+            problems.append(f'{pg}: image {i["src"].rsplit("/", 1)[-1]} has no real alt text: "{alt}"')
+        if i['figure'] and i['ok'] and i['shown'] < MIN_SCALE * i['natural']:
+            note(NOTE_SHRUNK, f'{pg}: {i["src"].rsplit("/", 1)[-1]} at {i["shown"] / i["natural"]:.0%} '
+                              f'({i["natural"]:.0f}px wide, shown {i["shown"]:.0f}px)')
+    for r in inf['resources']:
+        if not r.startswith(base) and not r.startswith(('data:', 'blob:')):
+            problems.append(f'{pg}: loads {r} from outside the site')
+    for t in inf['raw']:     # `n**2` is Python written as prose (backticks wanted); anything else, Markdown left raw
+        if re.search(r'\w\*\*\w', t) and '$$' not in t: note('Python in prose (put it in backticks)', f'{pg}: "{t}"')
+        else: problems.append(f'{pg}: raw Markdown in the text: "{t}"')
+    if inf['typeset'] != inf['maths']:
+        problems.append(f'{pg}: {inf["maths"] - inf["typeset"]} of {inf["maths"]} maths not typeset by MathJax')
+    for l in inf['scaffold']: note('test scaffolding in shown code cells (add `#| hide`)', f'{pg}: {l}')
+    for h in inf['empty']: note('empty sections (a heading with nothing under it)', f'{pg}: "{h}"')
+    # contrast: under 4.5:1 in light mode is the output's own colours (content); only in dark mode, the site's
+    if inf['html_outputs']:
+        low = {}
+        for theme in ('light', 'dark'):
+            set_theme(d, theme)
+            low[theme] = {(r['text'], r['report']): r for r in d.execute_script(CONTRAST_JS, '.nb-html, .nb-dataframe')
+                          if r['ratio'] < MIN_CONTRAST}
+        set_theme(d, 'light')
+        for (t, _), r in low['light'].items():
+            note('HTML outputs whose own colours give text a contrast under 4.5:1 (light mode)',
+                 f'{pg}: {r["ratio"]}:1 "{t}" {r["fg"]} on {r["bg"]}')
+        for k, r in low['dark'].items():
+            if k not in low['light']:
+                contrast_rows.append(f'{pg} (dark mode only): {r["ratio"]}:1 "{k[0]}" {r["fg"]} on {r["bg"]}')
+    set_width(d, NARROW)
+    o = overflow(d)
+    if o['sw'] > o['W']:
+        problems.append(f'{pg}: at {NARROW[0]}px the page scrolls sideways ({o["sw"]}px wide): ' + ', '.join(o['culprits']))
+    set_width(d, DESKTOP)
+    return inf
+
 
 def search(d, base, term):
     "type `term` into the search box of the home page, submit, wait for the results; their page paths"
@@ -205,17 +256,17 @@ def search(d, base, term):
 def shoot(d, url, out, name, scroll_to=None):
     "screenshots of `url` scrolled to `scroll_to`, in light and dark mode, at desktop width and at 400 px"
     paths = []
+    d.get(url)
+    WebDriverWait(d, 20).until(lambda d: d.execute_script('return document.readyState') == 'complete')
     for size, tag in ((DESKTOP, ''), (NARROW, '_400px')):
         set_width(d, size)
-        d.get(url)
-        WebDriverWait(d, 20).until(lambda d: d.execute_script('return document.readyState') == 'complete')
         if scroll_to:
             d.execute_script("const e = document.querySelector(arguments[0]); if (e) window.scrollTo({top: "
                              "Math.max(0, e.getBoundingClientRect().top + window.scrollY - 120), behavior: 'instant'});",
                              scroll_to)
         for theme in ('light', 'dark'):
             set_theme(d, theme)
-            time.sleep(0.15)
+            time.sleep(0.1)
             p = out/f'{name}{tag}_{theme}.png'
             d.save_screenshot(str(p)); paths.append(p)
     set_width(d, DESKTOP); set_theme(d, 'light')
@@ -223,11 +274,16 @@ def shoot(d, url, out, name, scroll_to=None):
 
 
 def inventory(site):
-    "objects.inv as {role: {name: uri}}"
-    from sphinx.util.inventory import InventoryFile
-    with open(site/'objects.inv', 'rb') as f: inv = InventoryFile.load(f, '', lambda base, uri: uri)
-    data = getattr(inv, 'data', inv)     # Sphinx 8.2+: an _Inventory; before: a dict
-    return {role: dict(items) for role, items in data.items()}
+    "objects.inv as {role: {name: uri}} (Sphinx's format 2: four header lines, then zlib-compressed lines\n    `name domain:role priority uri display name`)"
+    import zlib
+    raw = (site/'objects.inv').read_bytes()
+    head = raw.split(b'\n', 4)
+    if not head[0].startswith(b'# Sphinx inventory version 2'): raise ValueError('objects.inv: not a version 2 inventory')
+    out = {}
+    for line in zlib.decompress(head[4]).decode('utf-8').splitlines():
+        m = re.match(r'(.+?)\s+(\S+:\S+)\s+(-?\d+)\s+(\S*)\s+(.*)', line)
+        if m: out.setdefault(m.group(2), {})[m.group(1)] = m.group(4).replace('$', m.group(1))
+    return out
 
 
 def main():
@@ -244,61 +300,31 @@ def main():
     manifest = json.loads((site/'docs-manifest.json').read_text())
     audit = json.loads((site/'docs-audit.json').read_text())
     shots.mkdir(parents=True, exist_ok=True)
+    for old in shots.glob('*.png'): old.unlink()
     t0 = time.time()
     srv, base = serve(site)
     problems, content = [], {}            # content: {what: [items]} for the notebooks' and docstrings' authors
     def note(kind, item): content.setdefault(kind, []).append(item)
-    n_links = n_ext = n_imgs = n_warn = 0
+    n_links = n_ext = 0
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob('*.html') if not p.relative_to(site).parts[0].startswith('_'))
     results, shot_paths, contrast_rows = [], [], []
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory() as profile, tempfile.TemporaryDirectory() as profile2:
         d = browser(args.chromium, args.chromedriver, profile)
         try:
-            info = {}
-            for pg in pages:
-                info[pg] = inf = load(d, f'{base}/{pg}')
-                for e in d.get_log('browser'):
-                    if e['level'] == 'SEVERE': problems.append(f'{pg}: console error: {e["message"]}')
-                    elif e['level'] == 'WARNING': n_warn += 1
-                for i in inf['imgs']:
-                    n_imgs += 1
-                    if not i['ok']: problems.append(f'{pg}: image did not load: {i["src"]}')
-                    alt = (i['alt'] or '').strip()
-                    if not alt or re.search(r'<Figure size|Figure size \d+x\d+|with \d+ Axes|^figure$|^image$', alt, re.I):
-                        problems.append(f'{pg}: image {i["src"].rsplit("/", 1)[-1]} has no real alt text: "{alt}"')
-                    if i['figure'] and i['ok'] and i['shown'] < MIN_SCALE * i['natural']:
-                        note('figures shrunk below 75% (their text gets tiny: a smaller figsize fits the page)',
-                             f'{pg}: {i["src"].rsplit("/", 1)[-1]} at {i["shown"] / i["natural"]:.0%} '
-                             f'({i["natural"]}px wide, shown {i["shown"]:.0f}px)')
-                for t in inf['raw']:     # `n**2` is Python written as prose (backticks wanted); anything else, Markdown left raw
-                    if re.search(r'\w\*\*\w', t) and '$$' not in t: note('Python in prose (put it in backticks)', f'{pg}: "{t}"')
-                    else: problems.append(f'{pg}: raw Markdown in the text: "{t}"')
-                if inf['typeset'] != inf['maths']:
-                    problems.append(f'{pg}: {inf["maths"] - inf["typeset"]} of {inf["maths"]} maths not typeset by MathJax')
-                for l in inf['scaffold']: note('test scaffolding in shown code cells (add `#| hide`)', f'{pg}: {l}')
-                for h in inf['empty']: note('empty sections (a heading with nothing under it)', f'{pg}: "{h}"')
-                # dark mode and a narrow screen, on the page as loaded
-                # contrast: under 4.5:1 in light mode is the output's own colours (content); only in dark mode, the site's
-                if inf['html_outputs']:
-                    low = {}
-                    for theme in ('light', 'dark'):
-                        set_theme(d, theme)
-                        low[theme] = {(r['text'], r['report']): r for r in d.execute_script(CONTRAST_JS, '.nb-html')
-                                      if r['ratio'] < MIN_CONTRAST}
-                    set_theme(d, 'light')
-                    for (t, rep), r in low['light'].items():
-                        note('HTML outputs whose own colours give text a contrast under 4.5:1 (light mode)',
-                             f'{pg}: {r["ratio"]}:1 "{t}" {r["fg"]} on {r["bg"]}')
-                    for k, r in low['dark'].items():
-                        if k not in low['light']:
-                            contrast_rows.append(f'{pg} (dark mode only): {r["ratio"]}:1 "{k[0]}" {r["fg"]} on {r["bg"]}')
-                set_width(d, NARROW)
-                o = overflow(d)
-                if o['sw'] > o['W']:
-                    problems.append(f'{pg}: at {NARROW[0]}px the page scrolls sideways ({o["sw"]}px wide): '
-                                    + ', '.join(o['culprits']))
-                set_width(d, DESKTOP)
+            # every page, on two browsers at once (each page's checks are independent)
+            info, others = {}, []
+            def worker(drv, pgs):
+                for pg in pgs: info[pg] = check_page(drv, base, pg, problems, note, contrast_rows)
+            d2 = browser(args.chromium, args.chromedriver, profile2)
+            others.append(d2)
+            th = threading.Thread(target=worker, args=(d2, pages[1::2]))
+            th.start(); worker(d, pages[0::2]); th.join()
+            d2.quit(); others.clear()
+            info = dict(sorted(info.items()))
+            n_imgs = sum(len(i['imgs']) for i in info.values()); n_warn = sum(i['warnings'] for i in info.values())
             t_pages = time.time() - t0
+            problems.sort(); contrast_rows.sort()
+            for v in content.values(): v.sort()
             problems += contrast_rows[:40]
             if len(contrast_rows) > 40: problems.append(f'... and {len(contrast_rows) - 40} more texts under {MIN_CONTRAST}:1')
 
@@ -358,7 +384,8 @@ def main():
             if report_page: shot_paths += shoot(d, f'{base}/{report_page}', shots, 'report', '.fi-report')
             t_shots = time.time() - t_shots
         finally:
-            d.quit(); srv.shutdown()
+            for x in [d, *others]: x.quit()
+            srv.shutdown()
     problems += [f'server: {c} for {p}' for c, p in Handler.failed]
     for k, title in (('untyped_none', 'parameters whose default is None, without annotation (the type column stays empty)'),
                      ('no_docment', 'parameters without a docment'), ('no_docstring', 'API objects without a docstring'),

@@ -206,8 +206,15 @@ class Param:
     default: str
     doc: str
 
+_params_cache = {}
+
 def params_of(sym, is_method=False):
     "the parameters users pass (no self/cls), with annotation and default text and docment; the return's (anno, doc)"
+    key = (id(sym), is_method)
+    if key not in _params_cache: _params_cache[key] = (sym, _params_of(sym, is_method))   # sym kept: ids stay unique
+    return _params_cache[key][1]
+
+def _params_of(sym, is_method):
     fn = _unwrap(sym)
     target = fn.__init__ if inspect.isclass(fn) and '__init__' in vars(fn) else fn
     try: sig = inspect.signature(fn)
