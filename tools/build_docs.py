@@ -238,7 +238,7 @@ def outputs_md(c, page, title, figs, audit):
     for o in outs:
         t = o.get('output_type')
         if t == 'stream':
-            txt = _re_ansi.sub('', ''.join(o.get('text', ''))).rstrip()
+            txt = plain_numbers(_re_ansi.sub('', ''.join(o.get('text', ''))).rstrip())
             if txt.strip():
                 txt, cut = trim(txt)
                 if cut: audit['trimmed_outputs'].append(f'{page}: cell {c.get("id")} (stream)')

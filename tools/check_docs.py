@@ -273,9 +273,23 @@ def shoot(d, url, out, name, scroll_to=None):
     return paths
 
 
+INVENTORY_PY = """
+import json, sys
+from sphinx.util.inventory import InventoryFile
+with open(sys.argv[1], 'rb') as f: inv = InventoryFile.load(f, '', lambda base, uri: uri)
+data = getattr(inv, 'data', inv)     # Sphinx 8.2+: an _Inventory; before: a dict
+uri = lambda item: getattr(item, 'uri', None) or item[2]     # an _InventoryItem (Sphinx 8.2+) or a tuple
+print(json.dumps({role: {name: uri(item) for name, item in items.items()} for role, items in data.items()}))
+"""
+
 def inventory(site):
-    "objects.inv as {role: {name: uri}} (Sphinx's format 2: four header lines, then zlib-compressed lines\n    `name domain:role priority uri display name`)"
-    import zlib
+    "objects.inv as {role: {name: uri}}, read as intersphinx reads it (Sphinx's `InventoryFile`, run in .venv-docs);\n    without .venv-docs, read here (format 2: four header lines, then zlib-compressed `name role prio uri dispname`)"
+    import subprocess, zlib
+    py = root/'.venv-docs'/'bin'/'python'
+    if py.exists():
+        r = subprocess.run([str(py), '-c', INVENTORY_PY, str(site/'objects.inv')], capture_output=True, text=True)
+        if r.returncode == 0: return json.loads(r.stdout)
+        raise RuntimeError(f'objects.inv: Sphinx cannot read it: {r.stderr.strip()[-500:]}')
     raw = (site/'objects.inv').read_bytes()
     head = raw.split(b'\n', 4)
     if not head[0].startswith(b'# Sphinx inventory version 2'): raise ValueError('objects.inv: not a version 2 inventory')

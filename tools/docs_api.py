@@ -116,18 +116,22 @@ def members_of(cls, documented, events=()):
     if inspect.isfunction(init):
         try: params = set(inspect.signature(init).parameters)
         except (TypeError, ValueError): pass
-        for nm, doc in _init_attributes(init):
+    for f in vars(cls).values():      # attributes set in `__init__` or in a method (as `reset` does)
+        if not inspect.isfunction(_unwrap(f)): continue
+        for nm, doc in _self_attributes(_unwrap(f)):
             if nm not in params and nm not in vars(cls) and f'{cls.__name__}.{nm}' not in documented \
-               and all(o.name != nm for o in out):
+               and not any(hasattr(base, nm) for base in cls.__mro__[1:]) and all(o.name != nm for o in out):
                 out.append(Api(nm, None, cls.__module__, 'attribute', public=False, doc=doc))
     return out
 
-def _init_attributes(init):
-    "(name, trailing comment) of each public `self.name = ...` in `__init__`"
-    try: src = textwrap.dedent(inspect.getsource(init))
+def _self_attributes(fn):
+    "(name, trailing comment) of each public `self.name = ...` in a method"
+    try: src = textwrap.dedent(inspect.getsource(fn))
     except (OSError, TypeError): return []
     lines, out = src.splitlines(), []
-    for node in ast.walk(ast.parse(src)):
+    try: tree = ast.parse(src)
+    except SyntaxError: return []
+    for node in ast.walk(tree):
         if not isinstance(node, (ast.Assign, ast.AnnAssign)): continue
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for t in targets:
