@@ -473,7 +473,7 @@ def main():
     if (nbs/'images').is_dir(): shutil.copytree(nbs/'images', src_dir/'images')   # images the notebooks' Markdown uses
     audit = {k: [] for k in ('untyped_none', 'no_docment', 'no_docstring', 'untyped_none_internal', 'no_docment_internal',
                              'no_docstring_internal', 'figures_without_alt', 'test_scaffolding', 'empty_sections',
-                             'trimmed_outputs', 'maths')}
+                             'trimmed_outputs')}
     events = set()
     try:
         from fastai.callback.core import _events, Callback
@@ -504,7 +504,6 @@ def main():
         n_api += len(entries)
         figs = {}
         md = page_md(nb, title, summary, rest, pg, links, mods, entries, figs, audit, nb_key(p))
-        audit['maths'] += [f'{pg}: {m[:60]}' for m in re.findall(r'\$\$[^$]+\$\$|(?<![\\$`])\$[^\s$`][^$`\n]*?(?<=\S)\$(?!\d)', md)]
         if pg == 'index': md += '\n' + '\n\n'.join(index_toctrees(layout, groups, group_pages)) + '\n'
         write(pg, md, f'nbs/{nb_key(p)}.ipynb')
         for name, b in figs.items(): (src_dir/'figures'/name).write_bytes(b)
@@ -557,7 +556,7 @@ def main():
     audit = {k: sorted(set(v)) for k, v in audit.items()}
     (src_dir/'linkcode.json').write_text(json.dumps(source_links(api, done, where, canonical, all_mods), indent=0))
     for k, v in audit.items():
-        if v and k != 'maths': print(f'  audit: {len(v)} {k.replace("_", " ")}', flush=True)
+        if v: print(f'  audit: {len(v)} {k.replace("_", " ")}', flush=True)
     if args.md_only: return
 
     if installing is not None and installing.wait() != 0:
