@@ -374,6 +374,14 @@ def main():
     os.chdir(root)                      # nbdev reads pyproject.toml's [tool.nbdev] from here
     warnings.filterwarnings('ignore')   # third-party noise from importing torch/fastai
     sphinx, installing = (None, None) if args.md_only else start_sphinx_install(args.sphinx)
+    try: build(args, t0, sphinx, installing)
+    except BaseException:
+        if installing is not None and (installing.poll() is None or installing.returncode != 0):
+            installing.terminate(); installing.wait()                 # no half-made .venv-docs left behind
+            shutil.rmtree(root/'.venv-docs', ignore_errors=True)
+        raise
+
+def build(args, t0, sphinx, installing):
     import fastinterp
     print('documenting', Path(fastinterp.__file__).parent, flush=True)
     sections = load_sections()
@@ -401,6 +409,7 @@ def main():
     for g, v in groups.items():
         for nm in (v or {}).get('names') or []:
             if nm not in api: problems.append(f'docs/sections.yml: {g} lists {nm}, which is not a public name')
+    if problems: sys.exit('docs/sections.yml does not fit the API:\n  ' + '\n  '.join(problems))
 
     # pass 1: process every notebook; what each page documents, and its label (unique across the site)
     links, done, used = Links(), {}, set()
