@@ -33,7 +33,7 @@ How a notebook becomes a page (nbdev's rules, applied by nbdev's own processors)
 What it cannot fix (the notebooks' or docstrings' content) it lists in `_site/docs-audit.json`, and
 tools/check_docs.py prints those lists (and fails on them with `--strict` or `DOCS_STRICT=1`).
 """
-import argparse, base64, fnmatch, struct, importlib, inspect, json, os, re, shutil, subprocess, sys, time, warnings
+import argparse, base64, fnmatch, importlib, inspect, json, os, re, shutil, signal, struct, subprocess, sys, time, warnings
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -358,7 +358,8 @@ def start_sphinx_install(arg):
     # a venv without pip of its own, filled by this Python's pip: every package is pinned (no resolution)
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
     return str(exe), subprocess.Popen([sys.executable, '-m', 'pip', '--python', str(venv/'bin'/'python'), 'install', '-q',
-                                       '--no-deps', '--no-compile', '-r', str(docs_cfg/'requirements.txt')])
+                                       '--no-deps', '--no-compile', '-r', str(docs_cfg/'requirements.txt')],
+                                      start_new_session=True)    # its own process group: pip --python runs a child
 
 def settings():
     c = ConfigParser(delimiters=['='])
@@ -373,11 +374,13 @@ def main():
     t0 = time.time()
     os.chdir(root)                      # nbdev reads pyproject.toml's [tool.nbdev] from here
     warnings.filterwarnings('ignore')   # third-party noise from importing torch/fastai
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))       # a kill cleans up too (below)
     sphinx, installing = (None, None) if args.md_only else start_sphinx_install(args.sphinx)
     try: build(args, t0, sphinx, installing)
     except BaseException:
         if installing is not None and (installing.poll() is None or installing.returncode != 0):
-            installing.terminate(); installing.wait()                 # no half-made .venv-docs left behind
+            if installing.poll() is None: os.killpg(installing.pid, signal.SIGTERM)   # pip and its child
+            installing.wait(); time.sleep(0.5)                        # no half-made .venv-docs left behind
             shutil.rmtree(root/'.venv-docs', ignore_errors=True)
         raise
 
