@@ -378,16 +378,8 @@ def main():
             for role in ('py:function', 'py:class', 'py:method'):
                 if not inv.get(role): problems.append(f'objects.inv has no {role} entries')
 
-            # the site search
-            doc_page = manifest['api'].get('Learner.feature_importance', {}).get('page')
-            try: results = search(d, base, 'permutation')
-            except Exception as e: problems.append(f'search: no results shown ({type(e).__name__}: {e})')
-            if doc_page and doc_page not in results:
-                problems.append(f'search for "permutation" does not list {doc_page}: {results[:10]}')
-            for e in d.get_log('browser'):
-                if e['level'] == 'SEVERE': problems.append(f'search: console error: {e["message"]}')
-
             t_shots = time.time()
+            doc_page = manifest['api'].get('Learner.feature_importance', {}).get('page')
             # screenshots
             report_page = next((pg for pg, inf in info.items() if inf['report']), None)
             tutorial = next((pg for pg in pages if pg.startswith('tutorials/')), 'tracker.html')
@@ -397,6 +389,14 @@ def main():
             shot_paths += shoot(d, f'{base}/{tutorial}', shots, 'tutorial', '.nb-figure')
             if report_page: shot_paths += shoot(d, f'{base}/{report_page}', shots, 'report', '.fi-report')
             t_shots = time.time() - t_shots
+            # the site search (last: Sphinx then marks the term on the pages it opens)
+            try: results = search(d, base, 'permutation')
+            except Exception as e: problems.append(f'search: no results shown ({type(e).__name__}: {e})')
+            if doc_page and doc_page not in results:
+                problems.append(f'search for "permutation" does not list {doc_page}: {results[:10]}')
+            for e in d.get_log('browser'):
+                if e['level'] == 'SEVERE': problems.append(f'search: console error: {e["message"]}')
+
         finally:
             for x in [d, *others]: x.quit()
             srv.shutdown()
