@@ -224,10 +224,17 @@ def _params_of(sym, is_method):
     try: sig = inspect.signature(fn)
     except (TypeError, ValueError): return None, (None, None)
     src, ret = _source_params(target) if inspect.isroutine(target) else ({}, None)
-    try:
-        from fastcore.docments import docments
-        dm = docments(fn if not inspect.isclass(fn) or '__init__' in vars(fn) else fn, returns=True)
+    from fastcore.docments import docments
+    try: dm = dict(docments(fn, returns=True))
     except Exception: dm = {}
+    # what @delegates passes through (on a class, fastcore marks the class, not its __init__): the delegatee's text
+    d = getattr(fn, '__delwrap__', None) if inspect.isclass(fn) else None
+    while d is not None:
+        more, _ = _source_params(d)
+        for k, v in more.items(): src.setdefault(k, v)
+        try: dm.update({k: v for k, v in docments(d, returns=False).items() if v and not dm.get(k)})
+        except Exception: pass
+        d = getattr(d, '__delwrap__', None)
     ps = list(sig.parameters.values())
     if ps and (is_method or isinstance(sym, property)) and not isinstance(sym, staticmethod) and ps[0].name in ('self', 'cls'):
         ps = ps[1:]                     # `self` (also fastcore's @patch `self:Learner`), a classmethod's `cls`
