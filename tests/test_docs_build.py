@@ -44,7 +44,7 @@ def test_every_public_name_in_exactly_one_group(public):
     exec('from fastinterp.all import *', ns)
     ours = {k for k, v in ns.items() if not k.startswith('_') and k in public}
     fct.test_eq(ours, {k for k in public if '.' not in k})   # every name public_api found is star-imported
-    assert {'Learner.feature_importance', 'Learner.explain', 'TabularLearner.explain', 'Learner.fastinterp'} <= set(public)
+    assert {'Learner.feature_importance', 'Learner.explain', 'Learner.fastinterp'} <= set(public)
     fct.test_eq(public['Learner.fastinterp'].kind, 'property')
     groups = next(v for v in B.load_sections().values() if v.get('groups'))['groups']
     for nm, a in public.items(): A.group_of(a, groups)           # raises if a name has no group, or two
