@@ -154,7 +154,7 @@ def _by_rows(run, model, es, scorer, make_job, specs, F, bs, amp, bar):
         chunk = specs[c:c+per]
         def _preds(lo, hi):
             loc = es.slice(lo, hi)
-            jobs = [_job_rows(make_job(f, r, n), lo, hi, es.xs) for f,r in chunk]
+            jobs = [_job_rows(make_job(sp, n), lo, hi, es.xs) for sp in chunk]
             return Part(rows={f'p{k}': out for k,out in run_perturbed(model, loc.xs, jobs, keep(lo), bs=bs, amp=amp)})
         p = run.rows(_preds, n)
         for k,sp in enumerate(chunk): scores[sp] = scorer.reduce(p.rows[f'p{k}'], es.ys)
