@@ -1,4 +1,4 @@
-"What users call. Importing it applies fastinterp's methods to fastai's `Learner` (`feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `explain` for images, sequences and tensor rows, and `learn.fastinterp`) and to `TabularLearner`/`TextLearner` (`explain`)."
+"What users call. Importing it applies fastinterp's methods to fastai's `Learner` (`feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `sage`, `explain` for images, sequences and tensor rows, and `learn.fastinterp`) and to `TabularLearner`/`TextLearner` (`explain`)."
 from .checks import FastinterpError, ArgumentError, DataError
 from .evalset import EvalSet
 from .engine import shortcuts
@@ -6,11 +6,13 @@ from .results import Result
 from .distributed import one_process, DistributedError
 from .analyses import Analyses
 from .correlation import association_matrix, cluster_features, auto_groups
+from .conditional import Subgroups
 from .importance import *
 from .dependence import *
 from .interactions import *
 from .shapley import shapley_values, exact_shapley
 from .explain import EXPLAIN_METHODS, explanation_summary
+from .sage import sage_values
 from .explain_text import *
 from .vision.explain import IMAGE_METHODS, ImageExplanation
 from .vision.inputs import decode_images

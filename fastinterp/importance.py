@@ -53,6 +53,17 @@ def apply_groups(features:dict,     # name -> locations, as in `EvalSet.features
         elif g not in res: res[g] = [l for m in members_of[g] for l in features[m]]
     return res
 
+def group_members(features:dict, # name -> locations, as in `EvalSet.features`
+                  merged:dict,   # name -> locations, groups applied (`apply_groups`)
+                 ) -> dict:      # group -> its member features (only names that merge several features)
+    "The groups of `merged`, each with the features it merges"
+    res = {}
+    for g,locs in merged.items():
+        own = {tuple(l) for l in locs}
+        members = [f for f,l in features.items() if {tuple(x) for x in l} <= own]
+        if len(members)>1: res[g] = members
+    return res
+
 # %% ../nbs/15_importance.ipynb #134d9640
 def repeat_importances(base:float, scores:dict, repeats, higher_is_better:bool) -> np.ndarray:
     "`[features, max repeats]`: each repeat's importance, NaN past a feature's own number of `repeats`"
@@ -275,6 +286,7 @@ def feature_importance(self:Learner,
            patch_size=st.provider.describe().get('patch_size'), tol=tol, time_limit=time_limit,
            tol_met=None if tol is None else bool((resolution(imps, tol)<=1).all() or not st.repeats),
            repeats=dict(zip(res['feature'], reps.tolist())), conditional=st.sampler is not None,
+           groups=group_members(st.es.features, st.features) or None,
            subgroups=None if st.sampler is None else {f: int(len(torch.unique(st.sampler.groups(st.es, f)))) for f in res['feature']})
     return result(res, details, docs=FI_FIELDS, importances=imps, repeats=reps, features={f: st.features[f] for f in res['feature']},
                   rows=None if st.es.rows is None else st.es.rows.numpy(),
