@@ -685,8 +685,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'fastinterp.sage.SageLoss.__init__': ('sage.html#sageloss.__init__', 'fastinterp/sage.py'),
                                  'fastinterp.sage._Game': ('sage.html#_game', 'fastinterp/sage.py'),
                                  'fastinterp.sage._Game.__init__': ('sage.html#_game.__init__', 'fastinterp/sage.py'),
-                                 'fastinterp.sage._Game.forward': ('sage.html#_game.forward', 'fastinterp/sage.py'),
-                                 'fastinterp.sage._Game.rest': ('sage.html#_game.rest', 'fastinterp/sage.py'),
                                  'fastinterp.sage._column_scales': ('sage.html#_column_scales', 'fastinterp/sage.py'),
                                  'fastinterp.sage._credits': ('sage.html#_credits', 'fastinterp/sage.py'),
                                  'fastinterp.sage._distances': ('sage.html#_distances', 'fastinterp/sage.py'),

@@ -4,6 +4,7 @@
 
 # %% ../../nbs/16_plot_importance.ipynb #99fc4602
 from __future__ import annotations
+import textwrap
 import numpy as np, pandas as pd
 from ..checks import ArgumentError, one_of, positive_int, check_args
 from ..results import frame_of
@@ -90,7 +91,7 @@ def _side_by_side(results, top_k:int, error:str, title:str, labels:list, **kwarg
         ax.barh([y[f] for f in d['feature']], d['importance'], xerr=_xerr(d, error), capsize=2, **kwargs)
         ax.axvline(0, color='grey', lw=0.8)
         ax.set_title(_label(lab), fontsize=10)
-        ax.set_xlabel(_xlabel(df), fontsize=8)
+        ax.set_xlabel(textwrap.fill(_xlabel(df), 34), fontsize=8)     # narrow panels: the label on two lines
         ax.tick_params(axis='x', labelsize=8)
     axs[0,0].set_yticks(range(len(rows)), [_label(f) for f in rows])
     axs[0,0].set_ylim(-0.6, len(rows)-0.4)
