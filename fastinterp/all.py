@@ -1,4 +1,4 @@
-"What users call. Importing it applies fastinterp's methods to fastai's `Learner`: `feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `explain` (for every kind of input) and `learn.fastinterp`."
+"What users call. Importing it applies fastinterp's methods to fastai's `Learner`: `feature_importance` (marginal or conditional), `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `sage`, `explain` (for every kind of input) and `learn.fastinterp`."
 from .checks import FastinterpError, ArgumentError, DataError
 from .evalset import EvalSet
 from .engine import shortcuts
@@ -6,12 +6,14 @@ from .results import Result
 from .distributed import one_process, DistributedError
 from .analyses import Analyses
 from .correlation import association_matrix, cluster_features, auto_groups
+from .conditional import Subgroups
 from .importance import *
 from .dependence import *
 from .interactions import *
 from .shapley import shapley_values, exact_shapley
 from .attribution import EXPLAIN_METHODS
 from .explain_rows import explain_table, explain_tensor_rows, explanation_summary, concat_explanations
+from .sage import sage_values
 from .explain_text import *
 from .vision.explain import IMAGE_METHODS, ImageExplanation, explain_images, explain_series
 from .explain import EXPLAINERS, explanation_for
