@@ -34,7 +34,8 @@ def token_roles(vocab:list, # The learner's token vocabulary
     "What each token of `vocab` is to a phrase: a word (letters or digits, known, not special), a case mark, or a break"
     spec = set(text_defaults.text_spec_tok) | {'xxpad', 'xxunk'}
     marks = {'xxmaj', 'xxup'}
-    return np.array([MARK if t in marks else BREAK if t in spec or not re.search(r'\w', str(t)) else WORD for t in vocab], dtype=np.int8)
+    role = lambda t: MARK if t in marks else BREAK if t in spec or not re.search(r'\w', str(t)) else WORD
+    return np.array([role(t) for t in vocab], dtype=np.int8)
 
 def note_phrases(ids:np.ndarray,    # One note's token ids
                  roles:np.ndarray,  # `token_roles` of the vocabulary
@@ -97,7 +98,7 @@ def _contains(long:tuple, short:tuple) -> bool:
     return len(short)<len(long) and any(long[i:i+len(short)]==short for i in range(len(long)-len(short)+1))
 
 def explained_by(cands:list, changes:np.ndarray, mean:np.ndarray) -> list:
-    "Per phrase, the shorter candidate inside it that does as much (None: none does): on the notes holding the longer phrase, occluding it changes the prediction no more than occluding the shorter, by a paired 95% test"
+    "Per phrase, a shorter candidate inside it that does as much (None: none), by a paired 95% test on the notes holding it"
     out = [None]*len(cands)
     for p,k in enumerate(cands):
         held = ~np.isnan(changes[p])
@@ -111,7 +112,7 @@ def explained_by(cands:list, changes:np.ndarray, mean:np.ndarray) -> list:
 
 # %% ../nbs/24a_phrases.ipynb #f2547d17
 def phrase_table(cands:list, vocab:list, changes:np.ndarray, occurrences:list) -> tuple:
-    "The table (phrase, n_words, importance: the mean change over the notes holding it, se, ci_low, ci_high, n_notes, n_occurrences, explained_by), and the candidates' order in it"
+    "The table of `phrase_importance` (importance: the mean change over the notes holding the phrase), and the candidates' order in it"
     held = ~np.isnan(changes)
     mean = np.where(held, changes, 0).sum(1)/np.maximum(held.sum(1), 1)
     mean[held.sum(1)==0] = np.nan
@@ -120,7 +121,8 @@ def phrase_table(cands:list, vocab:list, changes:np.ndarray, occurrences:list) -
     res = pd.DataFrame({'phrase': [name(k) for k in cands], 'n_words': [len(k) for k in cands],
                         'importance': mean, 'se': se, 'ci_low': mean-1.96*se, 'ci_high': mean+1.96*se,
                         'n_notes': held.sum(1), 'n_occurrences': occurrences,
-                        'explained_by': pd.Series([None if k is None else name(k) for k in explained_by(cands, changes, mean)], dtype=object)})
+                        'explained_by': pd.Series([None if k is None else name(k) for k in explained_by(cands, changes, mean)],
+                                                  dtype=object)})
     order = np.lexsort((-np.abs(np.nan_to_num(mean)), res['explained_by'].notna().to_numpy()))
     return res.iloc[order].reset_index(drop=True), order
 
@@ -133,7 +135,7 @@ def _note_ids(learn, texts) -> list:
         ds = dl.dataset
         return [plain(ds[i][0]).long() for i in range(len(ds))]
 
-PI_FIELDS = {'changes': "[phrases, notes], in the table's order: prediction minus the prediction with the phrase occluded (NaN: not in the note)",
+PI_FIELDS = {'changes': "[phrases, notes], in the table's order: prediction minus prediction with the phrase occluded (NaN: absent)",
              'predictions': '[notes]: the explained output of each note as it is', 'target': '[notes]: the output explained per note'}
 
 @patch
@@ -180,7 +182,8 @@ def phrase_importance(self:Learner,
     pred = np.array([float(o[0, t[i]]) for i,o in enumerate(outs)])
     changes = np.full((len(cands), len(notes)), np.nan)
     for i,(o,here) in enumerate(zip(outs, held)): changes[here, i] = pred[i] - o[1:, t[i]].double().numpy()
-    res,order = phrase_table(cands, vocab, changes, [sum(len(found[i].get(k, ())) for i in range(len(notes)))//len(k) for k in cands])
+    occurrences = [sum(len(f.get(k, ())) for f in found)//len(k) for k in cands]
+    res,order = phrase_table(cands, vocab, changes, occurrences)
     finish(res, 'phrase_importance', target=labels[0] if len(set(labels))==1 else 'predicted class of each note', n_notes=len(notes),
            n=[lo, hi], max_phrases=max_phrases if phrases is None else None, min_notes=min_notes if phrases is None else None,
            occlusion='every occurrence of the phrase\'s words replaced by xxunk', score='probability of the explained class',

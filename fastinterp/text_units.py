@@ -14,7 +14,7 @@ __all__ = ['sentence_spans', 'word_spans', 'phrase_candidates', 'phrase_frame', 
            'top_units']
 
 # %% ../nbs/23a_text_units.ipynb #a363eba9
-_SENTENCE_END = re.compile(r'[.!?…]+[)\]"\'”’]*(?=\s|$)|\n')   # after sentence punctuation followed by a space or the end; a line break
+_SENTENCE_END = re.compile(r'[.!?…]+[)\]"\'”’]*(?=\s|$)|\n')   # sentence punctuation before a space or the end; a line break
 
 def sentence_spans(text:str, # The text as written
                   ) -> list: # (start, end) of each sentence in `text`, in order, without surrounding whitespace
@@ -75,7 +75,8 @@ class SpanSums:
 # %% ../nbs/23a_text_units.ipynb #34c47ace
 def _n_range(n) -> tuple:
     "`n` as (fewest, most) words of a phrase: an int `k` is (1, k)"
-    lo,hi = (1, n) if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else tuple(n) if isinstance(n, (tuple, list)) else (None, None)
+    one = isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+    lo,hi = (1, n) if one else tuple(n) if isinstance(n, (tuple, list)) and len(n)==2 else (None, None)
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (lo, hi)) or not 1<=lo<=hi:
         raise ArgumentError(f"n must be the most words of a phrase (an int >= 1) or a pair (fewest, most) with 1 <= fewest <= most, "
                             f"e.g. n=3 or n=(1, 3); got {n!r}")
@@ -189,7 +190,8 @@ def explanation_units(expl,                 # Word-level result of `learn.explai
                      ) -> pd.DataFrame:     # One row per unit by |attribution| (per text for a list), then the tokens in no unit
     "The explanation `expl` of one or more texts summed over phrases or sentences, in the same columns as the word-level table"
     df = expl['frame'] if isinstance(expl, dict) and 'frame' in expl else expl
-    if not isinstance(df, pd.DataFrame): raise ArgumentError(f"explanation_units needs the table of learn.explain(text), got a {type(expl).__name__}")
+    if not isinstance(df, pd.DataFrame):
+        raise ArgumentError(f"explanation_units needs the table of learn.explain(text), got a {type(expl).__name__}")
     if df.attrs.get('level', 'word')!='word':
         raise ArgumentError(f"This explanation is already at level {df.attrs['level']!r}; pass the word-level table (level='word').")
     texts = df.attrs.get('texts')
