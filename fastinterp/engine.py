@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from typing import Callable, Iterable, Iterator
 import numpy as np, torch
 from torch import Tensor
-from .checks import ArgumentError, DataError
+from .checks import ArgumentError, DataError, check_args, bs_rule
 from .guard import eval_mode
 from .perturb import *
 
@@ -224,6 +224,7 @@ def autocast_context(device, dtype):
     return torch.autocast(device.type, dtype=dtype)
 
 # %% ../nbs/05_engine.ipynb #7e99b61a
+@check_args(bs=bs_rule)
 def run_perturbed(model:torch.nn.Module,  # Model to run
                   xs:tuple[Tensor,...],   # Cached inputs, rows on dim 0 (e.g. `EvalSet.xs`)
                   jobs:Iterable,          # `Perturbation`s; `None` runs the rows as they are

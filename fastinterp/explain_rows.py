@@ -8,7 +8,7 @@ import inspect, numbers
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from .checks import *
-from .checks import check_args, positive_int, seed_rule, bs_rule, int_rule, optional_bool, time_limit_rule
+from .checks import check_args, positive_int, seed_rule, bs_rule, int_rule, optional_bool, time_limit_rule, flag
 from .guard import eval_mode, preserved_rng, progress
 from .inputs import InputKind, Tabular, Columns, as_eval_set, input_kind
 from .engine import autocast_dtype
@@ -22,6 +22,8 @@ from .attribution import captum_attr, perturbation_method, accepts, no_stop, CAP
 __all__ = ['explain_table', 'explanation_summary', 'concat_explanations', 'explain_tensor_rows']
 
 # %% ../nbs/22_explain_rows.ipynb #0ce2a51c
+@check_args(n_samples=int_rule(optional=True), seed=seed_rule, bs=bs_rule, show=flag, exact=optional_bool, tol=tol_rule,
+            time_limit=time_limit_rule)
 def attribute_rows(model:torch.nn.Module,    # The model
                    xs:tuple[Tensor,...],      # Processed rows to explain (e.g. `encode_raw(learn, df)`)
                    background:tuple[Tensor,...], # Processed background rows, the baselines

@@ -8,7 +8,7 @@ import itertools
 import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
-from ..checks import ArgumentError
+from ..checks import ArgumentError, check_args, bs_rule, positive_int
 from ..evalset import plain
 from ..perturb import Gather
 from ..engine import run_perturbed, first_output
@@ -60,6 +60,7 @@ def chunks(n:int, bs:int) -> list[tuple[int,int]]: return [(a, min(n, a+bs)) for
 def _upsample(cam:Tensor, size:tuple) -> Tensor:
     return F.interpolate(cam, size=size, mode='bilinear' if len(size)==2 else 'linear', align_corners=False)
 
+@check_args(bs=bs_rule)
 def grad_cam(model:nn.Module,     # The model (put in eval mode by the caller)
              x:Tensor,            # Model input [N,C,H,W] (or [N,C,T])
              layer:CamLayer,      # The layer whose map is weighed (a module is taken as a `CamLayer` without reshape)
@@ -114,6 +115,7 @@ def default_window(*sides:int) -> tuple[int, int]:
     win = max(2, round(min(sides)/8))
     return win, max(1, win//2)
 
+@check_args(window=positive_int, stride=positive_int, bs=bs_rule)
 def occlusion_maps(model:nn.Module,  # The model
                    x:Tensor,         # Model input [N,C,H,W] or [N,C,T]
                    targets:Tensor,   # Output to explain per row [N]
@@ -139,6 +141,7 @@ def occlusion_maps(model:nn.Module,  # The model
     return (total/count.clamp(min=1)).float()
 
 # %% ../../nbs/28_image_methods.ipynb #c837168b
+@check_args(n_steps=positive_int, bs=bs_rule)
 def ig_maps(model, x, targets, baseline, n_steps:int=32, transform=None, bs:int=64) -> tuple[Tensor, Tensor]:
     "Integrated gradients summed over channels [N,*positions], and the convergence delta per row"
     def fwd(xx):
