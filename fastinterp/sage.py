@@ -21,7 +21,7 @@ from .runner import Runner, Part
 from .analyses import analysis
 from .stats import t_widening, precision_ratio, next_round
 from .importance import apply_groups, resolve_groups
-from .shapley import ROW_BLOCK, _column_features, _units, _first, _QC, _Game as _ShapleyGame
+from .shapley import ROW_BLOCK, walk_blocks, _column_features, _units, _first, _QC, _Game as _ShapleyGame
 from .explain_rows import background_rows
 
 # %% auto #0
@@ -243,11 +243,8 @@ def sage_values(model:torch.nn.Module,       # The model
                                      bandwidth)
             gm = games[lo,hi]
             S,V,Q = (torch.zeros(hi-lo, F, dtype=torch.float64) for _ in range(3))
-            for blk,r0 in enumerate(progress(range(0, hi-lo, ROW_BLOCK), show=show and rnd==0 and hi-lo>ROW_BLOCK)):
-                r1 = min(hi-lo, r0+ROW_BLOCK); w = walks[lo+r0:lo+r1]
-                if not w.any(): continue
-                keys = (seed, lo//ROW_BLOCK+blk) + ((rnd,) if rnd else ())
-                s,v,q = _walk_sums(gm, r0, r1, w.tolist(), stratified, generator(derived_seed(*keys)))
+            for r0,r1,w,g in walk_blocks(walks, lo, hi, seed, rnd, show):
+                s,v,q = _walk_sums(gm, r0, r1, w, stratified, g)
                 S[r0:r1],V[r0:r1],Q[r0:r1] = s.cpu(),v.cpu(),q.cpu()
             rows = dict(S=S.numpy(), V=V.numpy(), Q=Q.numpy())
             if rnd==0: rows.update(l_none=gm.l_none.cpu().numpy(), l_all=gm.l_all.cpu().numpy())

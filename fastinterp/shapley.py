@@ -26,6 +26,13 @@ ENUMERATE_MAX_FEATURES = 16  # `exact_shapley` refuses more: 2^16 coalitions per
 ROW_BLOCK = 64            # rows whose walks are drawn from one generator; fixed, so results do not depend on `bs`
 _STATE_BLOCK = 16384       # states built together (they go through the model `bs` at a time)
 
+def walk_blocks(walks, lo:int, hi:int, seed:int, rnd:int, show:bool=False):
+    "Yield `(r0, r1, walks, generator)` for each block of `ROW_BLOCK` rows of `lo:hi` that has walks in round `rnd`: each block's own generator, so the draws don't depend on how rows are shared"
+    for blk,r0 in enumerate(progress(range(0, hi-lo, ROW_BLOCK), show=show and rnd==0 and hi-lo>ROW_BLOCK)):
+        r1 = min(hi-lo, r0+ROW_BLOCK); w = walks[lo+r0:lo+r1]
+        if not w.any(): continue
+        yield r0, r1, w.tolist(), generator(derived_seed(seed, lo//ROW_BLOCK+blk, *((rnd,) if rnd else ())))
+
 def _column_features(xs, features:dict) -> list[Tensor]:
     "Per input, the index of the feature that owns each column (every column must belong to exactly one feature)"
     own = [torch.full((x.shape[1],), -1, dtype=torch.long) for x in xs]
@@ -348,11 +355,8 @@ def shapley_values(model:torch.nn.Module,      # The model
             gm = games[lo,hi]
             S,V,Q = (torch.zeros(hi-lo, F, dtype=torch.float64) for _ in range(3))
             cost = torch.zeros(hi-lo, dtype=torch.float64)
-            for blk,r0 in enumerate(progress(range(0, hi-lo, ROW_BLOCK), show=show and rnd==0 and hi-lo>ROW_BLOCK)):
-                r1 = min(hi-lo, r0+ROW_BLOCK); w = walks[lo+r0:lo+r1]
-                if not w.any(): continue
-                keys = (seed, lo//ROW_BLOCK+blk) + ((rnd,) if rnd else ())
-                s,v,q,c = _walk_sums(gm, r0, r1, w.tolist(), stratified, generator(derived_seed(*keys)))
+            for r0,r1,w,g in walk_blocks(walks, lo, hi, seed, rnd, show):
+                s,v,q,c = _walk_sums(gm, r0, r1, w, stratified, g)
                 S[r0:r1],V[r0:r1],Q[r0:r1],cost[r0:r1] = s.cpu(),v.cpu(),q.cpu(),c.cpu()
             rows = dict(S=S.numpy(), V=V.numpy(), Q=Q.numpy())
             if rnd==0:
