@@ -66,7 +66,8 @@ def test_interval_needs_rows(reg_learn, n):
     with pytest.warns(UserWarning, match='needs at least 10 evaluation rows; these have'):
         fi = reg_learn.feature_importance(rows, n_repeats=2, seed=0)
     assert fi.ci_low.isna().all() and fi.ci_high.isna().all() and fi.attrs['interval'] is None
-    if n == 1: assert (fi.importance == 0).all()
+    if n == 1:   # one row permuted is the same row: 0 up to rounding (MKL_CBWR=COMPATIBLE gave 6.6e-7: other batch layout)
+        np.testing.assert_allclose(fi.importance, 0, atol=1e-5*abs(fi.attrs['baseline']))
     with pytest.warns(UserWarning, match='needs at least 10'):
         assert reg_learn.feature_importance(n_repeats=1, seed=0, max_samples=n).ci_low.isna().all()
     with warnings.catch_warnings():
