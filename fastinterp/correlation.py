@@ -62,8 +62,6 @@ def association_matrix(df:pd.DataFrame,     # Raw data, one column per feature
     "Association of every pair of features: Spearman (cont-cont), Cramér's V (cat-cat), correlation ratio ε of ranks (cat-cont)"
     if not isinstance(df, pd.DataFrame):
         raise ArgumentError(f"association_matrix needs a DataFrame of raw columns, got a {type(df).__name__}; e.g. `raw_frame(learn, es)`.")
-    missing = [c for c in [*(cat_names or []), *(cont_names or [])] if c not in df.columns]
-    if missing: raise ArgumentError(f"association_matrix: {missing} are not columns of the DataFrame; its columns are {list(df.columns)[:12]}.")
     if cat_names is None and cont_names is None:
         cont_names = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
     cont_names = list(cont_names or [])
