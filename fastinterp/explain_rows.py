@@ -237,7 +237,9 @@ def shown_value(v, continuous:bool, digits:int=4) -> str:
     if v is None or (not isinstance(v, str) and pd.isna(v)): return 'missing'
     if continuous:
         x = value_numbers([v])[0]
-        if not np.isnan(x): return f'{x:.{digits}g}'
+        if not np.isnan(x):
+            s = f'{x:.{digits}g}'
+            return f'{x:.0f}' if 'e+' in s and abs(x)<1e15 else s    # 1889, not 1.89e+03: a year or an area reads whole
     return str(v)
 
 def many_rows_frame(ex, fn:str, needs=()) -> pd.DataFrame:

@@ -298,6 +298,9 @@ def test_sampled_row_has_se_and_says_what_whiskers_are(ames_row, row_expl):
     rows = re.findall(r'<tr><td>([^<]+)</td><td>[^<]*</td><td class="fi-num fi-(?:pos|neg)">([^<]+)</td><td class="fi-num">([^<]+)</td></tr>', h)
     fct.test_eq(rows, [(f, f'{c:+.4g}', f'{s:.4g}') for f, c, s in zip(ames_row.feature, ames_row.contribution, ames_row.se)])
     assert '<th title="standard error">se</th>' in h and 'black whiskers on the bars' in h
+    shown = dict(re.findall(r'<tr><td>([^<]+)</td><td>([^<]*)</td><td class="fi-num', h))
+    fct.test_eq(shown['YearBuilt'], str(int(float(ames_row.value[ames_row.feature == 'YearBuilt'].item()))))   # 1889, not 1.889e+03
+    fct.test_eq(shown['LotArea'], f"{float(ames_row.value[ames_row.feature == 'LotArea'].item()):.0f}")         # whole, not 2.13e+04
     assert 'predicted class' not in h                                    # a regression has no class
     h2 = explanation_report(row_expl).html                               # 5 features: enumerated, no sampling error
     assert (row_expl.se.fillna(0) == 0).all() and '>se</th>' not in h2 and 'whiskers' not in h2
