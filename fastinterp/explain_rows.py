@@ -12,7 +12,7 @@ from .checks import check_args, positive_int, seed_rule, bs_rule, int_rule, opti
 from .guard import eval_mode, preserved_rng, progress
 from .inputs import InputKind, Tabular, Columns, as_eval_set, input_kind
 from .engine import autocast_dtype
-from .outputs import activation, output_fn, row_targets
+from .outputs import activation, output_fn, row_targets, predicted_labels
 from .results import finish, result, frame_of
 from .shapley import shapley_values, DEFAULT_WALKS, EXACT_MAX_FEATURES, tol_rule
 from .runner import Runner
@@ -101,8 +101,8 @@ def raw_text(v) -> str|None:
     if isinstance(v, numbers.Integral): return str(int(v))
     return str(v)     # a float's str is its shortest round-trip form (numpy's float32 too, in its own precision)
 
-def explanation_frame(df:pd.DataFrame, r:dict, labels:list, single:bool, **meta) -> pd.DataFrame:
-    "The long table of an explanation: per row, its features by |contribution|, with the raw `value` from `df` as text"
+def explanation_frame(df:pd.DataFrame, r:dict, labels:list, single:bool, predicted:list=None, **meta) -> pd.DataFrame:
+    "The long table of an explanation: per row, its features by |contribution|, with the raw `value` from `df` as text (and a classifier's predicted class)"
     names,C = r['features'],r['contributions']
     order = np.argsort(-np.abs(C), axis=1, kind='stable')                # per row, by |contribution|
     values = np.take_along_axis(df[names].to_numpy(dtype=object), order, 1)
@@ -114,9 +114,10 @@ def explanation_frame(df:pd.DataFrame, r:dict, labels:list, single:bool, **meta)
     gap = float(np.abs(r['prediction'] - r['base'] - C.sum(1)).max())
     if single:
         return finish(res.drop(columns='row'), 'explain', base_value=float(r['base'][0]), prediction=float(r['prediction'][0]),
-                      target=labels[0], additivity_gap=gap, **meta)
+                      target=labels[0], additivity_gap=gap, **({} if predicted is None else {'predicted': predicted[0]}), **meta)
     res['target'] = pd.Series([t for t in labels for _ in range(F)]).infer_objects()   # typed (str, int), for parquet
     res['base_value'],res['prediction'] = np.repeat(r['base'], F),np.repeat(r['prediction'], F)
+    if predicted is not None: res['predicted'] = pd.Series([t for t in predicted for _ in range(F)]).infer_objects()
     return finish(res, 'explain', additivity_gap=gap, **meta)
 
 def _walks_used(w) -> dict|None:
@@ -148,7 +149,7 @@ def explain_rows(learn, units:InputKind, rows, xs:tuple, df:pd.DataFrame, single
                            bs=bs, amp=amp, show=run.show(), tol=tol, time_limit=time_limit, run=run)
     else: r = attribute_rows(run.model, xs, bg, features, tgt, method=method, n_samples=n_samples, act=act, seed=run.seed, bs=bs, show=run.show())
     walks,met = r.get('walks'),r.get('met')
-    res = explanation_frame(df, r, labels, single, method=method if isinstance(method, str) else method.__name__,
+    res = explanation_frame(df, r, labels, single, predicted_labels(learn, preds), method=method if isinstance(method, str) else method.__name__,
                             n_samples=n_samples, exact=exact if kind=='shapley' else None, n_background=nb, seed=run.seed,
                             categorical=[c for c in units.unit_features if units.is_categorical(c)], tol=tol, time_limit=time_limit,
                             tol_met=None if met is None else bool(met.all()), walks=_walks_used(walks))
@@ -238,7 +239,9 @@ def shown_value(v, continuous:bool, digits:int=4) -> str:
     if v is None or (not isinstance(v, str) and pd.isna(v)): return 'missing'
     if continuous:
         x = value_numbers([v])[0]
-        if not np.isnan(x): return f'{x:.{digits}g}'
+        if not np.isnan(x):
+            s = f'{x:.{digits}g}'
+            return f'{x:.0f}' if 'e+' in s and abs(x)<1e15 else s    # 1889, not 1.89e+03: a year or an area reads whole
     return str(v)
 
 def many_rows_frame(ex, fn:str, needs=()) -> pd.DataFrame:
@@ -266,7 +269,7 @@ def explanation_summary(ex, # The result of `learn.explain(df)` for a DataFrame 
                   method=a.get('method'), n_samples=a.get('n_samples'), exact=a.get('exact'), n_background=a.get('n_background'))
 
 # %% ../nbs/22_explain_rows.ipynb #37a43d7e
-_ROW_ATTRS = ('target', 'base_value', 'prediction')   # a one-row explanation's own numbers: columns once stacked
+_ROW_ATTRS = ('target', 'base_value', 'prediction', 'predicted')   # a one-row explanation's own numbers: columns once stacked
 
 def _as_many(df:pd.DataFrame, label) -> pd.DataFrame:
     "A one-row explanation as the table of many rows: a `row` column, and target, base value and prediction as columns"
@@ -278,6 +281,7 @@ def _as_many(df:pd.DataFrame, label) -> pd.DataFrame:
     res.insert(0, 'row', [label]*len(df))
     res['target'] = pd.Series([a.get('target')]*len(df), index=df.index).infer_objects()
     res['base_value'],res['prediction'] = float(a['base_value']),float(a['prediction'])
+    if 'predicted' in a: res['predicted'] = pd.Series([a['predicted']]*len(df), index=df.index).infer_objects()
     return res
 
 def concat_explanations(*expls,     # Results of `learn.explain` for rows (one or many; DataFrames or `Result`s), or a list of them

@@ -16,7 +16,7 @@ from fastai.text.data import Numericalize
 from .checks import *
 from .checks import check_args, int_rule, flag, one_of
 from .guard import eval_mode, preserved_rng, progress
-from .outputs import activation, output_fn, row_targets
+from .outputs import activation, output_fn, row_targets, predicted_labels
 from .results import finish, result
 from .inputs import text_vocab
 from .evalset import model_device, plain
@@ -439,7 +439,8 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
         fr,note = _token_frame(dls[i], texts[i], ids[i][0].tolist(), vocab, r['attributions'])
         frames.append(fr); notes.append(note); runs.append(r)
     meta = dict(method='IntegratedGradients on embeddings', n_steps=n_steps, internal_batch_size=internal_batch_size,
-                token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad, texts=texts, alignment=notes)
+                token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad, texts=texts, alignment=notes,
+                predicted=predicted_labels(learn, torch.cat(preds)))   # per text: a classifier's predicted class (None otherwise)
     if single:
         r = runs[0]
         res = finish(frames[0], 'explain_text', target=labels[0], prediction=r['prediction'], base_value=r['base_prediction'],

@@ -76,6 +76,11 @@ def resolve_target(learn,                 # The learner (its classes or `y_names
     return [names.index(target)]
 
 # %% ../nbs/08_outputs.ipynb #9462a57a
+def predicted_labels(learn, preds:Tensor) -> list|None:
+    "Each row's predicted class (the largest of activated `preds` [N, n_out]) for a classifier, else `None`"
+    names,is_clf = output_names(learn, preds.shape[1])
+    return [names[i] for i in preds.argmax(1).tolist()] if is_clf else None
+
 def row_targets(learn, target, preds:Tensor) -> tuple[Tensor, list]:
     "The output to explain for each row of activated `preds` [N, n_out], and its label per row"
     n,n_out = preds.shape

@@ -13,15 +13,61 @@ from .results import Result, frame_of
 from .explain_rows import explained_rows, case_facts, is_continuous, shown_value
 from .vision.explain import ImageExplanation
 from .plots.explain import plot_explanation
-from .plots.text import text_scale, texts_html
-from .plots.image import plot_image_explanation, display_image, show_image
+from .plots.text import text_scale, texts_html, text_units
+from .plots.image import plot_image_explanation, display_image, show_image, MAP_CMAP
 from .plots.series import plot_series_explanation
 
 # %% auto #0
 __all__ = ['case_kind', 'CaseReport', 'explanation_report']
 
 # %% ../nbs/35_report.ipynb #34a00005
-_SETTINGS_SKIP = {'analysis', 'target', 'prediction', 'base_value', 'convergence_delta', 'additivity_gap', 'categorical', 'image_size'}
+def _val(v) -> str:
+    "A value as a reader sees it: numbers to 4 significant digits, missing as 'missing'"
+    if v is None or (isinstance(v, float) and math.isnan(v)): return 'missing'
+    if isinstance(v, (float, np.floating)): return f'{v:.4g}'
+    return str(v)
+
+def _num(v) -> str: return 'n/a' if v is None or pd.isna(v) else f'{v:.4g}'
+
+_SETTINGS_SKIP = {'analysis', 'target', 'prediction', 'base_value', 'categorical', 'image_size', 'texts', 'alignment', 'predicted',
+                  'level', 'show_special'}   # shown elsewhere in the case, or not a setting
+
+def _yes(v) -> str: return 'yes' if v else 'no'
+
+def _walks(w) -> str:
+    if not isinstance(w, dict): return _val(w)
+    lo,hi = w.get('min'),w.get('max')
+    return f"{lo}" if lo==hi else f"{lo} to {hi} (mean {_val(w.get('mean'))})"
+
+_OUTPUTS = {'log_odds': 'log-odds of the class (the score before the sigmoid or softmax)', 'probability': 'probability of the class',
+            'score': "the model's raw score for the class", 'logit': "the model's raw score for the class"}
+
+# attrs key -> (what it is, in plain words; how its value reads)
+_PLAIN = {
+    'method': ('Method', lambda v: {'shapley': 'Shapley values (fastinterp)', 'gradcam': 'Grad-CAM',
+                                    'integrated_gradients': 'integrated gradients', 'occlusion': 'occlusion',
+                                    'IntegratedGradients on embeddings': 'integrated gradients on the word embeddings'}.get(str(v), str(v))),
+    'n_steps': ('Steps along the path from the baseline (more: a closer integral, slower)', _val),
+    'internal_batch_size': ('Steps computed in one pass', lambda v: 'chosen from the work budget' if v is None else _val(v)),
+    'token_step_budget': ('Work budget of one pass (words × steps)', _val),
+    'carry_grad': ("Long texts: gradient followed from one chunk of the text to the next (no: fastai's shortcut, less memory)", _yes),
+    'convergence_delta': ('Numerical error of the integral: how far the values miss adding up to prediction − base value', _num),
+    'n_samples': ('Random orders of the features tried per background row', lambda v: 'none (every order enumerated)' if v is None else _val(v)),
+    'exact': ('Every order of the features enumerated (no sampling error)', _yes),
+    'n_background': ('Background rows (the reference group of the base value)', _val),
+    'seed': ('Random seed (the same seed gives the same numbers)', _val),
+    'tol': ('Target precision (more orders added until each standard error is below this share of the effect)', _val),
+    'time_limit': ('Time limit, seconds', _val),
+    'tol_met': ('Target precision reached', _yes),
+    'walks': ('Random orders per background row actually used', _walks),
+    'additivity_gap': ('Largest miss of the contributions adding up to prediction − base value', lambda v: f'{v:.2g}'),
+    'output': ('Output explained', lambda v: _OUTPUTS.get(str(v), str(v).replace('_', ' '))),
+    'layer': ('Layer whose activations are weighed (Grad-CAM)', _val),
+    'layer_size': ("That layer's grid (rows × columns)", lambda v: ' × '.join(map(str, v)) if isinstance(v, (list, tuple)) else _val(v)),
+    'baseline': ('Baseline (what the input is compared with)', _val),
+    'window': ('Window covered at a time', lambda v: ' × '.join(map(str, v)) if isinstance(v, (list, tuple)) else _val(v)),
+    'stride': ('Step between windows', lambda v: ' × '.join(map(str, v)) if isinstance(v, (list, tuple)) else _val(v)),
+}
 
 def _png(fig) -> str:
     "A matplotlib figure as an `<img>` with the PNG inside (a data URI)"
@@ -29,19 +75,21 @@ def _png(fig) -> str:
     fig.savefig(buf, format='png', dpi=110, bbox_inches='tight', facecolor='white')
     return f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
-def _val(v) -> str:
-    "A value as a reader sees it: numbers to 4 significant digits, missing as 'missing'"
-    if v is None or (isinstance(v, float) and math.isnan(v)): return 'missing'
-    if isinstance(v, (float, np.floating)): return f'{v:.4g}'
-    return str(v)
+def _plain(k, v) -> tuple:
+    "(label, value) of setting `k` in plain words; an unknown one by its name, a dict or list spelled out"
+    if k in _PLAIN: lbl,f = _PLAIN[k]; return lbl,f(v)
+    if isinstance(v, dict): return str(k).replace('_', ' '),', '.join(f'{str(a).replace("_", " ")} {_val(b)}' for a,b in v.items())
+    if isinstance(v, (list, tuple)): return str(k).replace('_', ' '),', '.join(map(_val, v))
+    return str(k).replace('_', ' '),_yes(v) if isinstance(v, (bool, np.bool_)) else _val(v)
 
 def _settings(attrs:dict, extra:dict=None) -> str:
-    "The method and its settings, as a definition list"
-    d = {k: v for k,v in attrs.items() if k not in _SETTINGS_SKIP and v is not None}
-    d.update(extra or {})
-    items = ''.join(f'<dt>{html.escape(k)}</dt><dd>{html.escape(_val(v) if not isinstance(v, list) else ", ".join(map(_val, v)))}</dd>'
-                    for k,v in d.items())
-    return f'<dl class="fi-settings">{items}</dl>'
+    "The method and its settings in plain words, folded in a 'Details' block that a click (or print) opens"
+    d = {k: v for k,v in {**attrs, **(extra or {})}.items() if k not in _SETTINGS_SKIP and v is not None}
+    pairs = [(html.escape(a), html.escape(b)) for a,b in (_plain(k, v) for k,v in d.items())]
+    items = ''.join(f'<dt>{a}</dt><dd>{b}</dd>' for a,b in pairs)
+    flat = '; '.join(f'{a}: {b}' for a,b in pairs)     # printed: open, and as one paragraph, so a case keeps to its page
+    return (f'<details class="fi-details"><summary>Details: method and settings</summary><dl class="fi-settings">{items}</dl></details>'
+            f'<p class="fi-details-print"><b>Method and settings.</b> {flat}.</p>')
 
 def _facts(pairs:list) -> str:
     "The numbers of a case, as a definition list of (name, value)"
@@ -51,7 +99,14 @@ def _about(shows:str, doesnt:str) -> str:
     return (f'<div class="fi-about"><p><b>What this shows.</b> {shows}</p>'
             f'<p><b>What it doesn\'t.</b> {doesnt}</p></div>')
 
-def _num(v) -> str: return 'n/a' if v is None or pd.isna(v) else f'{v:.4g}'
+def _predicted_of(part:pd.DataFrame, attrs:dict):
+    "A tabular case's predicted class: its column, or attrs for the explanation of one row; None when not a classifier"
+    v = part['predicted'].iloc[0] if 'predicted' in part.columns else attrs.get('predicted')
+    return v.item() if hasattr(v, 'item') else v
+
+def _sampled(part:pd.DataFrame) -> bool:
+    "Whether the contributions of a tabular case were sampled (some standard error above 0)"
+    return 'se' in part.columns and bool((part['se'].astype(float).fillna(0)>0).any())
 
 def _tabular_cases(df:pd.DataFrame, top_k:int) -> list:
     "(title, html) of each explained row of a tabular explanation"
@@ -60,28 +115,37 @@ def _tabular_cases(df:pd.DataFrame, top_k:int) -> list:
     out = []
     for k,part in explained_rows(df, 'explanation_report'):
         tgt,pred,base = case_facts(part, a)
+        predicted,sampled = _predicted_of(part, a),_sampled(part)
         part = part.reindex(part['contribution'].abs().sort_values(ascending=False, kind='stable').index)
         tot = float(part['contribution'].sum())
         fig = Figure(figsize=(6.5, 0.35*min(len(part), top_k+1)+1.5))
         plot_explanation(df, row=k, top_k=top_k, ax=fig.subplots())
         vals = part['value'] if 'value' in part.columns else [None]*len(part)
         shown = [shown_value(v, is_continuous(f, [v], a.get('categorical'))) for f,v in zip(part['feature'], vals)]
+        ses = part['se'].astype(float).tolist() if sampled else [None]*len(part)
         rows = ''.join(f'<tr><td>{html.escape(str(f))}</td><td>{html.escape(v)}</td>'
-                       f'<td class="{"fi-pos" if c>=0 else "fi-neg"}">{c:+.4g}</td></tr>'
-                       for f,v,c in zip(part['feature'], shown, part['contribution']))
-        table = (f'<table class="fi-values"><thead><tr><th>feature</th><th>value (raw units)</th><th>contribution</th></tr></thead>'
-                 f'<tbody>{rows}</tbody></table>')
+                       f'<td class="fi-num {"fi-pos" if c>=0 else "fi-neg"}">{c:+.4g}</td>'
+                       + (f'<td class="fi-num">{_num(s)}</td>' if sampled else '') + '</tr>'
+                       for f,v,c,s in zip(part['feature'], shown, part['contribution'], ses))
+        table = (f'<table class="fi-values"><thead><tr><th>feature</th><th>value (raw units)</th><th>contribution</th>'
+                 + ('<th title="standard error">se</th>' if sampled else '') + f'</tr></thead><tbody>{rows}</tbody></table>')
         meth,gap,nb = a.get('method', 'shapley'),a.get('additivity_gap'),a.get('n_background')
-        facts = _facts([('explained', html.escape(str(tgt)) if tgt is not None else 'the prediction'), ('prediction', f'<b>{_num(pred)}</b>'),
-                        ('base value', f'{_num(base)}' + (f' (the mean prediction over {nb} background rows)' if nb else '')),
-                        ('sum of contributions', f'{tot:+.4g} (base value + sum = {_num(base + tot) if base is not None else "n/a"}'
-                                                 + (f'; additivity gap {gap:.2g})' if gap is not None else ')'))])
-        how = ('every coalition of features enumerated' if a.get('exact') else
-               f"{a.get('n_samples')} sampled walks per background row" if meth=='shapley' else f"captum's {html.escape(str(meth))}")
+        clf = predicted is not None
+        facts = _facts([('explained class' if clf else 'explained', html.escape(str(tgt)) if tgt is not None else 'the prediction'),
+                        ('prediction', f'<b>{_num(pred)}</b>' + (f' (for class {html.escape(str(tgt))})' if clf else ''))]
+                       + ([('predicted class', f'<b>{html.escape(str(predicted))}</b>')] if clf else [])
+                       + [('base value', f'{_num(base)}' + (f' (the mean prediction over {nb} background rows)' if nb else '')),
+                          ('sum of contributions', f'{tot:+.4g} (base value + sum = {_num(base + tot) if base is not None else "n/a"})')])
+        how = ('every order of the features enumerated' if a.get('exact') else
+               f"{a.get('n_samples')} random orders of the features per background row" if meth=='shapley' else
+               f"captum's {html.escape(str(meth))}")
         shows = (f"How much each feature's value moved this prediction away from the base value, the model's mean prediction over "
                  f"{nb if nb else 'the'} background rows (its reference group). The contributions are Shapley values computed on the inputs "
                  f"the model really eats ({how}); they add up to prediction − base value. The chart shows the {top_k} largest, the table "
                  f"all of them, with each feature's value in the data's raw units; contributions are in the units of the prediction.")
+        if sampled:
+            shows += (" The contributions were estimated from random samples: the black whiskers on the bars, and ±1.96 × the table's "
+                      "<i>se</i> (standard error), span where each would fall in about 95 of 100 reruns with another seed.")
         if meth!='shapley':
             shows = shows.replace('are Shapley values', f'are estimated by {html.escape(str(meth))}').replace(
                 'they add up to prediction − base value', f'they add up to prediction − base value only to within {gap:.2g}' if gap is not None else
@@ -92,21 +156,22 @@ def _tabular_cases(df:pd.DataFrame, top_k:int) -> list:
                   "the credit can be split between them or land on either one, and the model is asked about combinations of values that "
                   "may not occur together.")
         title = 'Tabular row' + ('' if k is None else f' {html.escape(str(k))}')
-        out.append(('tabular', title, facts + f'<div class="fi-figure">{_png(fig)}</div>' + table + _settings(a) + _about(shows, doesnt)))
+        out.append(('tabular', title, facts + f'<div class="fi-figure">{_png(fig)}</div>' + table + _about(shows, doesnt) + _settings(a)))
     return out
 
 def _text_case(df:pd.DataFrame, scale:float, why:str, show_special:bool) -> tuple:
     "(kind, title, html) of a text explanation (every text of a list, on one scale)"
     n = df['text'].nunique() if 'text' in df.columns else 1
-    body = texts_html(df, None, scale, show_special, why)
-    shows = ("Which words this model leaned on for this prediction. Each word's colour is its integrated-gradients attribution: how much "
-             "moving its embedding from the padding token's to its own changed the prediction, from the base value (the prediction for a "
-             "text of padding only) to the prediction. The attributions add up to prediction − base value, within the convergence delta "
-             "in the header.")
+    one,many = text_units(df.attrs.get('level'))
+    body = texts_html(df, None, scale, show_special, why, table=True)
+    shows = (f"Which {many} this model leaned on for this prediction. Each {one}'s colour, and its value in the tables, is its "
+             "integrated-gradients attribution: how much moving its embedding from the padding token's to its own changed the "
+             "prediction, from the base value (the prediction for a text of padding only) to the prediction. The values add up to "
+             "prediction − base value, to within the integral's small numerical error (in the header).")
     doesnt = ("That a word causes the outcome, or how a reader should weigh it: the model leans on whatever predicted the label in the texts "
-              "it was trained on. A word outside the model's vocabulary (dotted underline) was read as the unknown-word token, so its "
-              "attribution is that token's at that place. Colours compare between texts only on one scale, as here (the legend says which).")
-    return ('text', 'Text' if n==1 else f'{n} texts, on one scale', body + _settings(df.attrs) + _about(shows, doesnt))
+              "it was trained on. A word outside the model's vocabulary (dotted underline) was read as an unknown word, so its "
+              "value is that of the unknown word at that place. Colours compare between texts only on one scale, as here (the legend says which).")
+    return ('text', 'Text' if n==1 else f'{n} texts, on one scale', body + _about(shows, doesnt) + _settings(df.attrs))
 
 def _image_about(a:dict, tgt) -> tuple:
     m,out,what = a.get('method'),str(a.get('output', 'score')).replace('_', '-'),('pixels' if a.get('analysis')=='explain_image' else 'time steps')
@@ -117,7 +182,8 @@ def _image_about(a:dict, tgt) -> tuple:
     if m=='gradcam':
         ls = 'x'.join(map(str, a.get('layer_size', []))) or '?'
         return (f"Where the evidence for class {cls} lies, as layer {html.escape(str(a.get('layer')))} ({ls}) sees it: Grad-CAM weights "
-                f"that layer's activations by the gradient of the class's {out} and keeps the positive part, upsampled to the {where}.",
+                f"that layer's activations by the gradient of the class's {out} and keeps the positive part, upsampled to the {where}. "
+                f"Colours run from dark (little evidence) through red to pale yellow (the most).",
                 f"Detail finer than the layer's {ls} grid, evidence against the class, or how much each region adds to the {out}: a "
                 f"Grad-CAM map has no base value and does not add up to the prediction. {scaled} A bright region shows where the "
                 f"model looked, not that what is there is the reason in the world.")
@@ -127,8 +193,8 @@ def _image_about(a:dict, tgt) -> tuple:
                 f"What matters only together with another region, detail smaller than the window, or how the model behaves on the "
                 f"covered inputs' own terms: a covered {where} is one the model never saw in training. {scaled}")
     return (f"Integrated gradients of the class's {out} from the baseline {where} ({html.escape(str(a.get('baseline')))}) to this one: "
-            f"the attributions of all {what} add up to the {out} here minus at the baseline (convergence delta "
-            f"{_num(a.get('convergence_delta'))}).",
+            f"the attributions of all {what} add up to the {out} here minus at the baseline, to within a small numerical error "
+            f"(in Details).",
             f"Which {what} a person would call important: single-{what[:-1]} attributions are noisy and depend on the baseline. {scaled}")
 
 def _image_cases(expl) -> list:
@@ -151,8 +217,8 @@ def _image_cases(expl) -> list:
             fig = Figure(figsize=(6.8, 3.3))
             a1,a2 = fig.subplots(1, 2)
             show_image(a1, display_image(img)); a1.set_title('the image as the model saw it', fontsize=9)
-            plot_image_explanation(expl, j if many else None, ax=a2)
-            fig.colorbar(ScalarMappable(norm=Normalize(0, top if top>0 else 1.), cmap='jet'), ax=a2, fraction=0.046, pad=0.04).set_label(
+            plot_image_explanation(expl, j if many else None, ax=a2, cmap=MAP_CMAP)
+            fig.colorbar(ScalarMappable(norm=Normalize(0, top if top>0 else 1.), cmap=MAP_CMAP), ax=a2, fraction=0.046, pad=0.04).set_label(
                 'map (full colour at its 98th pct.)', fontsize=8)
         else:
             C = np.asarray(img).reshape(-1, m.shape[-1]).shape[0]
@@ -162,13 +228,13 @@ def _image_cases(expl) -> list:
         known = actual is not None and not (isinstance(actual, float) and math.isnan(actual))
         base = ('none: the map does not add up to the prediction' if a.get('method')!='integrated_gradients' else
                 f"the {a.get('output', 'score')} at the baseline {'image' if images else 'sequence'} ({html.escape(str(a.get('baseline')))}); "
-                "the map adds up to the difference")
+                "the map adds up to the difference").replace('log_odds', 'log-odds')
         facts = _facts([('explained class', html.escape(str(r['target']))), ('prediction', f"<b>{_num(r['probability'])}</b> (probability of "
-                        f"{html.escape(str(r['target']))})"), ('predicted class', html.escape(str(r['predicted'])))]
+                        f"{html.escape(str(r['target']))})"), ('predicted class', f"<b>{html.escape(str(r['predicted']))}</b>")]
                        + ([('actual class', html.escape(str(actual)))] if known else []) + [('base value', base)])
         shows,doesnt = _image_about(a, r['target'])
         title = ('Image' if images else 'Sequence') + (f' {j}' if many else '')
-        out.append(('image' if images else 'series', title, facts + f'<div class="fi-figure">{_png(fig)}</div>' + _settings(a) + _about(shows, doesnt)))
+        out.append(('image' if images else 'series', title, facts + f'<div class="fi-figure">{_png(fig)}</div>' + _about(shows, doesnt) + _settings(a)))
     return out
 
 # %% ../nbs/35_report.ipynb #34a00007
@@ -187,23 +253,56 @@ def case_kind(expl) -> str:
 
 # %% ../nbs/35_report.ipynb #34a00008
 _CSS = """
-.fi-report{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;max-width:960px;line-height:1.45}
+.fi-report{--fi-bg:#fff;--fi-fg:#1d1d1f;--fi-muted:#5a5a5a;--fi-rule:#d9d9d9;--fi-box:#f4f4ef;--fi-edge:#b5b5b5;--fi-warn:#9a5800;
+  --fi-pos:#00640a;--fi-neg:#b00000;background:var(--fi-bg);color:var(--fi-fg);color-scheme:light;
+  font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:960px;line-height:1.45;padding:12px 16px}
+@media (prefers-color-scheme:dark){.fi-report{--fi-bg:#17191d;--fi-fg:#e6e6e6;--fi-muted:#a9adb4;--fi-rule:#3b3f46;--fi-box:#22252b;
+  --fi-edge:#5a5f68;--fi-warn:#f0a646;--fi-pos:#6fd66f;--fi-neg:#ff8080;color-scheme:dark}}
 .fi-report h1{font-size:1.5em;margin:0.2em 0}
 .fi-report h2{font-size:1.15em;margin:0 0 0.4em 0}
-.fi-report .fi-meta{color:#555;font-size:0.85em;margin-bottom:1em}
-.fi-report .fi-case{border:1px solid #ddd;border-radius:6px;padding:12px 16px;margin:0 0 16px 0}
+.fi-report .fi-meta{color:var(--fi-muted);font-size:0.85em;margin-bottom:1em}
+.fi-report .fi-case{border:1px solid var(--fi-rule);border-radius:6px;padding:12px 16px;margin:0 0 16px 0}
 .fi-report dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:0.4em 0;font-size:0.9em}
-.fi-report dt{color:#555}
+.fi-report dt{color:var(--fi-muted)}
 .fi-report dd{margin:0}
-.fi-report .fi-settings{font-size:0.8em;color:#444}
-.fi-report .fi-figure img{max-width:100%;height:auto}
+.fi-report .fi-settings{font-size:0.85em;grid-template-columns:minmax(12em,max-content) auto}
+.fi-report details.fi-details{margin-top:0.6em;font-size:0.9em}
+.fi-report details.fi-details summary{cursor:pointer;color:var(--fi-muted)}
+.fi-report .fi-details-print{display:none}
+.fi-report .fi-figure img{max-width:100%;height:auto;border-radius:4px}
 .fi-report table.fi-values{border-collapse:collapse;font-size:0.85em;margin:0.4em 0}
-.fi-report table.fi-values th,.fi-report table.fi-values td{border-bottom:1px solid #eee;padding:2px 10px;text-align:left}
-.fi-report td.fi-pos{color:#006400} .fi-report td.fi-neg{color:#b00000}
-.fi-report .fi-about{background:#f7f7f4;border-left:3px solid #bbb;padding:4px 10px;font-size:0.88em;margin-top:0.6em}
+.fi-report table.fi-values th,.fi-report table.fi-values td{border-bottom:1px solid var(--fi-rule);padding:2px 10px;text-align:left}
+.fi-report td.fi-num{text-align:right;font-variant-numeric:tabular-nums}
+.fi-report td.fi-pos{color:var(--fi-pos)} .fi-report td.fi-neg{color:var(--fi-neg)}
+.fi-report .fi-about{background:var(--fi-box);border-left:3px solid var(--fi-edge);padding:4px 10px;font-size:0.88em;margin-top:0.6em}
 .fi-report .fi-about p{margin:0.3em 0}
-.fi-report footer{color:#777;font-size:0.8em;margin-top:1em}
+.fi-report code{font-size:0.95em}
+.fi-report footer{color:var(--fi-muted);font-size:0.8em;margin-top:1em}
+@page{margin:12mm}
+@media print{
+  .fi-report{--fi-bg:#fff;--fi-fg:#000;--fi-muted:#444;--fi-rule:#bbb;--fi-box:#f4f4ef;--fi-edge:#999;--fi-warn:#8a4f00;--fi-pos:#00640a;
+    --fi-neg:#b00000;color-scheme:light;max-width:none;padding:0;font-size:9pt;line-height:1.3}
+  .fi-report,.fi-report *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+  .fi-report .fi-case{break-before:page;border:none;border-radius:0;padding:0;margin:0}
+  .fi-report .fi-case:first-of-type{break-before:auto}
+  .fi-report .fi-figure img{max-height:88mm;width:auto}
+  .fi-report table,.fi-report .fi-figure,.fi-report .fi-about,.fi-report dl{break-inside:avoid}
+  .fi-report details.fi-details{display:none}
+  .fi-report .fi-details-print{display:block;font-size:0.85em;margin-top:0.4em;break-inside:avoid}
+  .fi-report .fi-text{line-height:1.5 !important}
+  .fi-report table.fi-words{line-height:1.2 !important;font-size:90% !important}
+  .fi-report table.fi-words td,.fi-report table.fi-words th{padding:0 6px !important}
+  .fi-report h1{font-size:1.3em;margin:0}
+  .fi-report footer{break-inside:avoid}
+}
 """
+
+_PAGE = """
+:root{color-scheme:light dark}
+body{margin:0;background:#fff}
+@media (prefers-color-scheme:dark){body{background:#17191d}}
+@media print{body{background:#fff}}
+"""   # the page around the report (a notebook shows the report alone, on its own background)
 
 class CaseReport:
     "A self-contained HTML report of explained cases: `html` is the whole page, `save` writes it, and a notebook shows it inline"
@@ -214,7 +313,7 @@ class CaseReport:
         "The report as one HTML document: no scripts, and a content security policy that lets it load nothing"
         return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                 '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">'
-                f'<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>\n<body>{self._div()}</body></html>\n')
+                f'<title>{html.escape(self.title)}</title><style>{_PAGE}{_CSS}</style></head>\n<body>{self._div()}</body></html>\n')
     def _div(self) -> str: return f'<div class="fi-report">{self.body}</div>'
     def _repr_html_(self) -> str: return f'<style>{_CSS}</style>{self._div()}'
     def save(self, path) -> Path:

@@ -45,7 +45,8 @@ def test_additivity_many_rows(which, exact, request):
     df = synth_df(12, seed=7, missing=0.3 if which == 'na_learn' else 0.)
     e = learn.explain(df, seed=0, n_background=20, n_samples=10, exact=exact)
     fct.test_eq(e.attrs['n_samples'], None if exact is None else 10)
-    fct.test_eq(list(e.columns), ['row', 'feature', 'value', 'contribution', 'se', 'target', 'base_value', 'prediction'])
+    fct.test_eq(list(e.columns), ['row', 'feature', 'value', 'contribution', 'se', 'target', 'base_value', 'prediction']
+                + (['predicted'] if which == 'clf_learn' else []))          # a classifier's predicted class, per row
     fct.test_eq(len(e), 12 * 5)
     fct.test_eq(list(pd.unique(e.row)), list(df.index))
     _check_additive(e)
@@ -56,6 +57,12 @@ def test_additivity_many_rows(which, exact, request):
     with learn.no_bar(): preds, _ = learn.get_preds(dl=learn.dls.test_dl(df.drop(columns='y')))
     col = 1 if which == 'clf_learn' else 0
     fct.test_close(e.groupby('row', sort=False).prediction.first().to_numpy(), preds[:, col].numpy(), eps=1e-5)
+    if which == 'clf_learn':   # the predicted class is get_preds' argmax, named by the learner's vocab
+        vocab = list(learn.dls.vocab)
+        fct.test_eq(list(e.groupby('row', sort=False).predicted.first()), [vocab[i] for i in preds.argmax(1).tolist()])
+        one = learn.explain(df.drop(columns='y').iloc[0], seed=0, n_background=20, n_samples=10, exact=exact)
+        fct.test_eq(one.attrs['predicted'], vocab[int(preds[0].argmax())])
+    else: assert 'predicted' not in e.attrs and 'predicted' not in e.columns   # a regression has no predicted class
 
 
 def test_one_row_dataframe(reg_learn):

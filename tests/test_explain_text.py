@@ -390,7 +390,7 @@ def test_text_html(tl):
     assert isinstance(h, TextHTML)
     fct.test_eq(str(h), s)
     fct.test_eq(s.count('class="fi-tok"'), len(e) - 1)        # every token a word, xxbos not drawn (named in the header)
-    assert 'rgba(0,160,0,1.00)' in s and '>family<' in s and 'not drawn: xxbos' in s
+    assert 'rgba(0,160,0,1.00)' in s and '>family<' in s and 'not drawn: start-of-text mark' in s
     assert 'attribution to class pos' in s
     fct.test_eq(explanation_html(e, show_special=True, as_str=True).count('class="fi-tok"'), len(e))
     assert '&lt;b&gt;' in explanation_html(pd.DataFrame({'token': ['<b>'], 'attribution': [0.1]}), as_str=True)
@@ -497,7 +497,7 @@ def test_text_degrades_without_drawing_other_text(notes):
     h = explanation_html(e, as_str=True)
     fct.test_eq(BodyText(h).texts, [NOTES[4]])
     head = re.search(r'not drawn: ([^(]+) \(([^)]+)\)', h)
-    fct.test_eq(head[1], 'xxbos, sat, 92')
+    fct.test_eq(head[1], 'start-of-text mark, sat, 92')             # fastai's marks named in words
     hidden = e[e.token.isin(['xxbos', 'sat', '92'])].attribution.sum()
     fct.test_close(float(head[2]), hidden, eps=1e-4 * max(1, abs(hidden)))              # printed to 4 significant digits
     assert '1 token span did not fit the text (not drawn)' in h

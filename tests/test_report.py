@@ -1,6 +1,6 @@
 """Text explanations on one stated scale, words as the note wrote them, and the case report (`fastinterp.report`): known
 answers, bad input, no side effects, and the report opened offline in a real browser (headless Chromium, Debian's package)."""
-import copy, html, os, re, shutil, tempfile
+import copy, html, io, os, re, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
@@ -105,8 +105,8 @@ def test_two_notes_share_a_scale(notes):
 def test_header_adds_up(notes):
     "class, prediction and base value as the explanation has them, and base + sum of attributions = prediction (within delta)"
     h = explanation_html(notes, as_str=True)
-    heads = re.findall(r'class <b>([^<]+)</b>: prediction <b>([^<]+)</b> = base value (\S+) \+ attributions (\S+) '
-                       r'\(convergence delta (\S+)\)', h)
+    heads = re.findall(r'class <b>([^<]+)</b>: prediction <b>([^<]+)</b> = base value (\S+) \+ word values (\S+) '
+                       r"\(to within ([^,]+), the integral's numerical error\)", h)
     first = notes.groupby('text')[['target', 'prediction', 'base_value', 'convergence_delta']].first()
     fct.test_eq(len(heads), 2)
     for (tgt, pred, base, tot, delta), (_, r) in zip(heads, first.iterrows()):
@@ -126,7 +126,7 @@ def test_words_as_the_note_wrote_them(notes):
     h = explanation_html(notes, as_str=True)
     drawn = [w for _, _, w in spans(h)]
     assert 'Patient' in drawn and 'xxmaj' not in drawn and 'xxbos' not in drawn
-    assert 'not drawn: xxbos' in h and 'folded into the word they mark' in h
+    assert 'not drawn: start-of-text mark' in h and 'count towards the word they mark' in h and 'xxbos' not in h
     drawn_special = [w for _, _, w in spans(explanation_html(notes, show_special=True, as_str=True))]
     fct.test_eq(drawn_special, list(notes.token))
 
@@ -215,11 +215,18 @@ def test_report_in_a_browser(notes, row_expl, img_expl, tmp_path):
         assert f"{img_expl['frame'].probability[0]:.4g} (probability of 1)" in text
         # the top words, as the notes wrote them; the top features with their raw values
         assert 'Patient seen with family visit today, ALL questions answered and resting' in text
-        assert 'xxmaj' not in text.replace('xxmaj, xxup', '')            # named once in the legend, never drawn
+        for w in ('xxmaj', 'xxbos', 'xxup', 'xxrep', 'carry_grad', 'token_step_budget', 'log_odds', 'convergence delta'):
+            assert w not in text, w                                      # no fastai marks, no raw setting names
         for f, v in zip(row_expl.feature[:2], row_expl.value[:2]):
             assert f in text and (v if f in row_expl.attrs['categorical'] else f'{float(v):.4g}') in text   # `value` is text
-        for s in ('What this shows.', "What it doesn't.", 'gradcam', 'shapley', 'IntegratedGradients on embeddings', 'fastinterp '):
+        for s in ('What this shows.', "What it doesn't.", 'Grad-CAM', 'Shapley values', 'integrated-gradients', 'fastinterp ',
+                  'Details: method and settings', 'predicted class'):
             assert s in text, s
+        assert 'Steps along the path' not in text                        # the settings are folded: a click opens them
+        d.execute_script("document.querySelectorAll('details').forEach(e => e.open = true)")
+        opened = d.execute_script('return document.body.innerText')
+        for s in ('Steps along the path from the baseline', 'integrated gradients on the word embeddings', 'Grad-CAM'):
+            assert s in opened, s
         # the same attribution has the same colour in both notes, as the browser computes it
         colours = d.execute_script("""return Array.from(document.querySelectorAll('.fi-tok')).map(s =>
             [s.closest('.fi-text-one').dataset.text, s.textContent, getComputedStyle(s).backgroundColor, s.dataset.attribution])""")
@@ -234,7 +241,7 @@ def test_report_in_a_browser(notes, row_expl, img_expl, tmp_path):
         tips = d.execute_script("return Array.from(document.querySelectorAll('.fi-tok')).map(s => [s.textContent, s.title])")
         top = notes.attribution[notes.token == 'family'].item()
         assert ['family', f'family: {top:+.4g}'] in tips                  # hovering a word gives its value
-        assert any(w == 'Patient' and t.startswith('Patient: ') and ' = xxmaj ' in t for w, t in tips)   # and what was folded in
+        assert any(w == 'Patient' and t.startswith('Patient: ') and ' = capital-letter mark ' in t for w, t in tips)   # what was folded in
     finally: d.quit()
 
 
@@ -251,3 +258,139 @@ def test_two_texts_one_scale_in_a_browser(notes, tmp_path):
         assert 'Patient is oriented and calm, discharged in two weeks.' in seen['text']
         assert 'xxmaj patient' in seen['text']                              # the second drawing: every token, as requested
     finally: d.quit()
+
+
+# ---------------------------------------------------------------- on paper (issue 29 §3)
+AMES_CONTS = ['OverallQual', 'GrLivArea', 'YearBuilt', 'TotalBsmtSF', 'GarageCars', 'LotArea']
+
+
+def ames_like(n:int=600, seed:int=0) -> pd.DataFrame:
+    "A small table shaped like Ames housing (a few of its columns, generated): log sale price from quality, size, age, place"
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({'Neighborhood': rng.choice(['NAmes', 'CollgCr', 'OldTown', 'Edwards', 'Somerst'], n),
+                       'CentralAir': rng.choice(['Y', 'N'], n, p=[0.9, 0.1]), 'OverallQual': rng.integers(1, 11, n).astype(float),
+                       'GrLivArea': rng.normal(1500, 400, n).clip(400), 'YearBuilt': rng.integers(1880, 2010, n).astype(float),
+                       'TotalBsmtSF': rng.normal(1000, 300, n).clip(0), 'GarageCars': rng.integers(0, 4, n).astype(float),
+                       'LotArea': rng.lognormal(9.1, 0.4, n)})
+    place = df.Neighborhood.map({'NAmes': 0., 'CollgCr': .1, 'OldTown': -.15, 'Edwards': -.1, 'Somerst': .15})
+    df['LogPrice'] = (.1*df.OverallQual + .0004*(df.GrLivArea-1500) + .003*(df.YearBuilt-1950) + place
+                      + .1*(df.CentralAir == 'Y') + .05*rng.normal(size=n))    # log(price) - 12, about
+    return df
+
+
+@pytest.fixture(scope='module')
+def ames_row():
+    "One explained row of a regression on the Ames-like table: 8 features, so its Shapley values are sampled (se > 0)"
+    from fastai.tabular.all import TabularDataLoaders, tabular_learner, Categorify, FillMissing, Normalize
+    df = ames_like()
+    set_seed(0, reproducible=True)
+    dls = TabularDataLoaders.from_df(df, y_names='LogPrice', cat_names=['Neighborhood', 'CentralAir'], cont_names=AMES_CONTS,
+                                     procs=[Categorify, FillMissing, Normalize], bs=64, valid_idx=list(range(450, 600)))
+    learn = tabular_learner(dls, layers=[32, 16])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(4, 1e-2)
+    return learn.explain(df.drop(columns='LogPrice').iloc[460], seed=0, n_background=30, n_samples=8)
+
+
+def test_sampled_row_has_se_and_says_what_whiskers_are(ames_row, row_expl):
+    "Sampled contributions: an se column with the result's own numbers and one sentence on the whiskers; enumerated: neither"
+    h = explanation_report(ames_row).html
+    assert (ames_row.se > 0).all()
+    rows = re.findall(r'<tr><td>([^<]+)</td><td>[^<]*</td><td class="fi-num fi-(?:pos|neg)">([^<]+)</td><td class="fi-num">([^<]+)</td></tr>', h)
+    fct.test_eq(rows, [(f, f'{c:+.4g}', f'{s:.4g}') for f, c, s in zip(ames_row.feature, ames_row.contribution, ames_row.se)])
+    assert '<th title="standard error">se</th>' in h and 'black whiskers on the bars' in h
+    shown = dict(re.findall(r'<tr><td>([^<]+)</td><td>([^<]*)</td><td class="fi-num', h))
+    fct.test_eq(shown['YearBuilt'], str(int(float(ames_row.value[ames_row.feature == 'YearBuilt'].item()))))   # 1889, not 1.889e+03
+    fct.test_eq(shown['LotArea'], f"{float(ames_row.value[ames_row.feature == 'LotArea'].item()):.0f}")         # whole, not 2.13e+04
+    assert 'predicted class' not in h                                    # a regression has no class
+    h2 = explanation_report(row_expl).html                               # 5 features: enumerated, no sampling error
+    assert (row_expl.se.fillna(0) == 0).all() and '>se</th>' not in h2 and 'whiskers' not in h2
+    assert f"<dt>predicted class</dt><dd><b>{row_expl.attrs['predicted']}</b></dd>" in h2
+
+
+def test_text_predicted_class_and_phrase_tables(notes, text_learn):
+    "Each text's predicted class is the model's argmax (attrs['predicted']); a phrase-level frame titles its tables so"
+    with text_learn.no_bar(): preds, _ = text_learn.get_preds(dl=text_learn.dls.test_dl([NOTE_A, NOTE_B]))
+    vocab = list(text_learn.dls.vocab[-1])
+    fct.test_eq(notes.attrs['predicted'], [vocab[i] for i in preds.argmax(1).tolist()])
+    h = explanation_report(notes).html
+    for t, p in enumerate(notes.attrs['predicted']): assert re.search(rf'<b>Text {t}</b> ·[^\n]*?· predicted class <b>{p}</b>', h)
+    # a frame one row per phrase (the word frame's schema, the phrase in `token`), as explain(text, level='phrase') gives
+    words = text_words(notes)
+    w = words[(words.text == 0) & words.drawn].reset_index(drop=True)
+    ph = pd.DataFrame({'token': [w.word[i] + ' ' + w.word[i+1] for i in range(0, len(w)-1, 2)],
+                       'attribution': [w.attribution[i] + w.attribution[i+1] for i in range(0, len(w)-1, 2)],
+                       'special': False, 'known': True,
+                       'start': pd.array([w.start[i] for i in range(0, len(w)-1, 2)], dtype='Int64'),
+                       'end': pd.array([w.end[i+1] for i in range(0, len(w)-1, 2)], dtype='Int64')})
+    ph = finish(ph, 'explain_text', target='pos', prediction=0.5, base_value=0.1, texts=[NOTE_A], level='phrase', predicted=['pos'])
+    hp = explanation_report(ph).html
+    assert 'Phrases towards class pos' in hp and 'Phrases away from class pos' in hp and 'Words towards' not in hp
+    top = ph.sort_values('attribution', ascending=False).token.iloc[0]
+    assert re.search(r'Phrases towards class pos[^<]*</caption>.*?<td [^>]*>1</td><td [^>]*>' + re.escape(html.escape(top)) + '<', hp)
+
+
+def _luminance(css:str) -> float:
+    "Relative luminance (WCAG) of a computed CSS colour 'rgb(r, g, b)'"
+    c = [int(v)/255 for v in re.findall(r'\d+', css)[:3]]
+    c = [v/12.92 if v <= 0.03928 else ((v+0.055)/1.055)**2.4 for v in c]
+    return 0.2126*c[0] + 0.7152*c[1] + 0.0722*c[2]
+
+
+def _contrast(a:str, b:str) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la+0.05)/(lb+0.05)
+
+
+def test_report_prints_one_page_per_case(notes, ames_row, img_expl, tmp_path):
+    "Two notes, an Ames-like row and an image, printed to PDF by Chromium on A4 and Letter: one page per case, nothing cut"
+    import base64
+    try: import pypdf
+    except ImportError: _missing("pypdf is not installed (pip install pypdf; it is in settings.ini's test_requirements)")
+    page = tmp_path/'printed_report.html'
+    rep = explanation_report(notes, ames_row, img_expl, path=page, title='Case report: two notes, a house and an image')
+    fct.test_eq([k for k, _ in rep.cases], ['text', 'tabular', 'image'])
+    d = chrome()
+    try:
+        d.get(page.as_uri())
+        looks = {}
+        for mode in ('light', 'dark'):       # the report's own colours, as the browser computes them, read in both modes
+            d.execute_cdp_cmd('Emulation.setEmulatedMedia', {'features': [{'name': 'prefers-color-scheme', 'value': mode}]})
+            looks[mode] = d.execute_script("""const s = getComputedStyle(document.querySelector('.fi-report'));
+                return [s.color, s.backgroundColor, getComputedStyle(document.body).backgroundColor]""")
+            d.set_window_size(1100, min(d.execute_script('return document.documentElement.scrollHeight') + 120, 8000))
+            SHOTS.mkdir(exist_ok=True); d.save_screenshot(str(SHOTS/f'printed_report_{mode}.png'))
+        d.execute_cdp_cmd('Emulation.setEmulatedMedia', {'features': []})
+        pdfs = {}
+        for paper, (w, h) in {'A4': (8.27, 11.69), 'Letter': (8.5, 11.0)}.items():   # background graphics off, as browsers default
+            pdfs[paper] = base64.b64decode(d.execute_cdp_cmd('Page.printToPDF', {'paperWidth': w, 'paperHeight': h,
+                                                                                 'printBackground': False})['data'])
+            (SHOTS/f'printed_report_{paper}.pdf').write_bytes(pdfs[paper])
+    finally: d.quit()
+    fct.test_eq(looks['light'][1], 'rgb(255, 255, 255)'); fct.test_eq(looks['dark'][1], 'rgb(23, 25, 29)')
+    for mode, (fg, bg, body) in looks.items():
+        fct.test_eq(body, bg)                                            # the page around the report matches it
+        assert _contrast(fg, bg) >= 7, (mode, fg, bg)                    # WCAG AAA for body text, in both modes
+    words = text_words(notes)
+    for paper, pdf in pdfs.items():
+        pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
+        fct.test_eq(len(pages), len(rep.cases))                          # each case on a page of its own, none spilling over
+        texts = [re.sub(r'\s+', '', p.extract_text()) for p in pages]    # what a reader can read, spaces aside
+        for i, (t, (_, title)) in enumerate(zip(texts, rep.cases)):
+            assert re.sub(r'\s+', '', f'Case {i+1} · {title}') in t, (paper, i)
+            for s in ("Whatitdoesn't.", 'Methodandsettings.'): assert s in t, (paper, i, s)   # the case's end is on its page
+        # the notes as written, and every row of their word tables: the word and its value
+        for note in (NOTE_A, NOTE_B): assert re.sub(r'\s+', '', note) in texts[0], paper
+        for k in (0, 1):
+            w = words[(words.text == k) & words.drawn]
+            top = pd.concat([w[w.attribution > 0].nlargest(10, 'attribution'), w[w.attribution < 0].nsmallest(10, 'attribution')])
+            assert len(top) > 0
+            for word, v in zip(top.word, top.attribution):
+                assert re.sub(r'\s+', '', word) + f'{v:+.3g}' in texts[0], (paper, k, word, v)   # row text: word, then value
+        assert 'predictedclass' in texts[0] and 'xxbos' not in texts[0] and 'xxmaj' not in texts[0]
+        for f, c, s in zip(ames_row.feature, ames_row.contribution, ames_row.se):     # every feature, contribution and se
+            assert f'{f}' in texts[1] and f'{c:+.4g}{s:.4g}' in texts[1], (paper, f)
+        assert 'blackwhiskersonthebars' in texts[1] and 'predictedclass' in texts[2]
+        assert 'Thispageisself-contained' in texts[-1]
+        # colours kept without "background graphics": the word colours are in the first page's drawing
+        ops = pages[0].get_contents().get_data().decode('latin1')
+        assert '0 .6275 0 rg' in ops and '.8627 0 0 rg' in ops, paper       # rgb(0,160,0) and rgb(220,0,0) fills

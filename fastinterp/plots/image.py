@@ -39,6 +39,8 @@ def show_image(ax, img):
     ax.imshow(img[..., 0] if img.shape[-1]==1 else img[..., :3], cmap='gray' if img.shape[-1]==1 else None, vmin=0, vmax=1)
     ax.set_xticks([]); ax.set_yticks([])
 
+MAP_CMAP,SIGNED_CMAP = 'inferno','RdBu_r'   # perceptually uniform for a map of evidence; diverging for a signed one (never jet)
+
 def _heat(m:np.ndarray, cmap, alpha:float, positive:bool, fade:bool, outlier_perc:float=2) -> np.ndarray:
     "RGBA [H,W,4] of map `m`, scaled to the `100-outlier_perc` percentile of |value|; opacity growing with the value when `fade`"
     import matplotlib.pyplot as plt
@@ -82,7 +84,7 @@ def pick_case(m:np.ndarray,       # The maps: one per case (`single_ndim`+1 dims
 def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` for images
                            i:int=None,            # Which image, for a result of several
                            ax=None,               # Axes to draw on; a new figure when `None`
-                           cmap:str=None,         # Colour map; default 'jet' ('bwr' with `positive=False`)
+                           cmap:str=None,         # Colour map; default 'inferno', perceptually uniform ('RdBu_r', diverging, with `positive=False`)
                            alpha:float=0.6,       # Opacity of the map at its largest value
                            positive:bool=True,    # Show only evidence for the target; False: against it too (blue)
                            fade:bool=True,        # Opacity grows with the map's value; False: uniform `alpha`
@@ -97,7 +99,7 @@ def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` fo
     row = df.iloc[i]
     if ax is None: _,ax = plt.subplots(figsize=(3, 3.3))
     show_image(ax, display_image(img))
-    ax.imshow(_heat(m, cmap or ('jet' if positive else 'bwr'), alpha, positive, fade, outlier_perc))
+    ax.imshow(_heat(m, cmap or (MAP_CMAP if positive else SIGNED_CMAP), alpha, positive, fade, outlier_perc))
     t,c = explanation_title(row)
     ax.set_title(t if title is None else title, color=c if title is None else 'black', fontsize=9)
     return ax

@@ -22,6 +22,13 @@ _CASE = {'xxmaj': lambda w: w[:1].upper()+w[1:], 'xxup': str.upper}
 _REPEAT = ('xxrep', 'xxwrep')
 _NO_SPACE_BEFORE = re.compile(r"^(?:[.,;:!?%)\]}…]+|n't|'(?:s|re|ll|ve|m|d))$", re.IGNORECASE)
 _NO_SPACE_AFTER = ('(', '[', '{', '$')
+_PLAIN = {'xxbos': 'start-of-text mark', 'xxeos': 'end-of-text mark', 'xxpad': 'padding', 'xxfld': 'field mark',
+          'xxunk': 'unknown-word mark', 'xxmaj': 'capital-letter mark', 'xxup': 'all-capitals mark', 'xxrep': 'repeat mark',
+          'xxwrep': 'word-repeat mark'}   # how a reader is told of fastai's special tokens (never drawn as words)
+
+def plain_token(t) -> str:
+    "A token as a reader is told of it: fastai's special tokens in words ('xxbos': 'start-of-text mark'), others as they are"
+    return _PLAIN.get(str(t), str(t))
 
 def _rebuilt(tokens:list, special:list) -> tuple:
     "A text rebuilt from `tokens` alone, and each token's (start, end) in it (None: not drawn)"
@@ -39,15 +46,23 @@ def _rebuilt(tokens:list, special:list) -> tuple:
         out += w; i += len(idx); pending = []
     return out,spans
 
+def _predicted(df:pd.DataFrame, k, part:pd.DataFrame):
+    "The predicted class of text `k` (a column, or attrs' `predicted`: one label, or one per text); None when not known"
+    if 'predicted' in part.columns: return part['predicted'].iloc[0]
+    p,i = df.attrs.get('predicted'),0 if k is None else k
+    if isinstance(p, (list, tuple)): return p[i] if isinstance(i, (int, np.integer)) and 0<=i<len(p) else None
+    return p
+
 def _texts_of(df:pd.DataFrame) -> list:
-    "(key, part, target, prediction, base_value, convergence_delta) of each text of an explanation table"
+    "(key, part, target, prediction, base_value, convergence_delta, predicted) of each text of an explanation table"
     if 'text' not in df.columns:
         a = df.attrs
-        return [(None, df, a.get('target'), a.get('prediction'), a.get('base_value'), a.get('convergence_delta'))]
+        return [(None, df, a.get('target'), a.get('prediction'), a.get('base_value'), a.get('convergence_delta'), _predicted(df, None, df))]
     out = []
     for k,g in df.groupby('text', sort=False):
         first = lambda c: g[c].iloc[0] if c in g.columns else None
-        out.append((k.item() if hasattr(k, 'item') else k, g, first('target'), first('prediction'), first('base_value'), first('convergence_delta')))
+        k = k.item() if hasattr(k, 'item') else k
+        out.append((k, g, first('target'), first('prediction'), first('base_value'), first('convergence_delta'), _predicted(df, k, g)))
     return out
 
 def _stored(df:pd.DataFrame, k, part:pd.DataFrame) -> tuple:
@@ -105,7 +120,7 @@ def text_words(expl,                     # Result of `TextLearner.explain` (a Da
     df = frame_of(expl, 'explain_text', {'token','attribution'}, 'text_words')
     cols = ['start','end','word','attribution','tokens','known','drawn']
     parts,notes = [],[]
-    for k,part,tgt,pred,base,delta in _texts_of(df):
+    for k,part,tgt,pred,base,delta,_ in _texts_of(df):
         _,rows,note = _rows_of(df, k, part, show_special)
         w = pd.DataFrame([{**r, 'tokens': ' '.join(r['tokens'])} for r in rows], columns=cols)
         w['start'],w['end'] = w['start'].astype('Int64'),w['end'].astype('Int64')
@@ -138,7 +153,8 @@ def _fmt(v, signed=False) -> str:
     except (TypeError, ValueError): return _esc(v)
 
 _BOX = 'padding:0 1px;margin:0;border-radius:3px'
-_SPECIAL = ';font-size:70%;border:1px solid #bbb;color:#555'
+_SPECIAL = ';font-size:70%;border:1px solid #bbb;color:var(--fi-muted,#555)'
+_MUTED = 'color:var(--fi-muted,#666)'   # a page may set its own colours (the case report does, for dark mode)
 
 def _word_html(r:dict, scale:float) -> str:
     v = r['attribution']
@@ -147,8 +163,8 @@ def _word_html(r:dict, scale:float) -> str:
     if not r['known']: style += ';text-decoration:underline dotted #777'
     if abs(v)>=0.65*scale and v<0: style += ';color:#fff'
     tip = f"{r['word']}: {v:+.4g}"
-    if len(r['tokens'])>1: tip += ' = ' + ' '.join(f"{t} {x:+.3g}" for t,x in zip(r['tokens'], r['values']))
-    if not r['known']: tip += ' (not in the vocabulary: the model read xxunk)'
+    if len(r['tokens'])>1: tip += ' = ' + ' + '.join(f"{plain_token(t)} {x:+.3g}" for t,x in zip(r['tokens'], r['values']))
+    if not r['known']: tip += " (not in the model's vocabulary: read as an unknown word)"
     return f'<span class="fi-tok" data-attribution="{v:.6g}" title="{_esc(tip)}" style="{style}">{_esc(r["word"])}</span>'
 
 def _body(text:str, rows:list, scale:float, show_special:bool) -> str:
@@ -162,36 +178,79 @@ def _body(text:str, rows:list, scale:float, show_special:bool) -> str:
     return f'<div class="fi-text-body" style="white-space:pre-wrap">{inner}</div>'
 
 _NOTES = {'rebuilt': "rebuilt from the tokens, as this explanation holds no original text (made by an older fastinterp, or "
-                     "its attrs were lost): case marks applied, repeats written once, spaces guessed"}
+                     "its attrs were lost): capitals and repeats restored, spaces guessed"}
+_UNITS = {'phrase': ('phrase', 'phrases'), 'sentence': ('sentence', 'sentences')}   # attrs['level'] -> what a row is
 
-def _header(k, tgt, pred, base, delta, rows, note) -> str:
+def text_units(level) -> tuple:
+    "What one row of a text explanation is, singular and plural: words, or the phrases or sentences of `attrs['level']`"
+    return _UNITS.get(level, ('word', 'words'))
+
+def _header(k, tgt, pred, base, delta, rows, note, predicted=None, level=None) -> str:
     tot = sum(r['attribution'] for r in rows)
     hidden = [r for r in rows if not r['drawn']]
     parts = [f"<b>Text {_esc(k)}</b> ·" if k is not None else '']
-    if tgt is not None: parts.append(f"class <b>{_esc(tgt)}</b>:")
+    if tgt is not None: parts.append(f"explained class <b>{_esc(tgt)}</b>:")
     if pred is not None:
-        parts.append(f"prediction <b>{_fmt(pred)}</b> = base value {_fmt(base)} + attributions {_fmt(tot, True)}"
-                     + (f" (convergence delta {_fmt(delta)})" if delta is not None and _fmt(delta)!='n/a' else ''))
+        parts.append(f"prediction <b>{_fmt(pred)}</b> = base value {_fmt(base)} + {text_units(level)[0]} values {_fmt(tot, True)}"
+                     + (f" (to within {_fmt(delta)}, the integral's numerical error)" if delta is not None and _fmt(delta)!='n/a' else ''))
+    if predicted is not None: parts.append(f"· predicted class <b>{_esc(predicted)}</b>")
     if hidden:
-        toks = ', '.join(' '.join(r['tokens']) for r in hidden)
-        parts.append(f"<span style=\"color:#777\">· not drawn: {_esc(toks)} ({_fmt(sum(r['attribution'] for r in hidden), True)})</span>")
-    if note!='exact': parts.append(f"<span style=\"color:#a60\">· {_esc(_NOTES.get(note, note))}</span>")
-    return f'<div class="fi-text-head" style="font-size:85%;color:#333;margin:2px 0">{" ".join(p for p in parts if p)}</div>'
+        toks = ', '.join(' '.join(map(plain_token, r['tokens'])) for r in hidden)
+        parts.append(f"<span style=\"{_MUTED}\">· not drawn: {_esc(toks)} ({_fmt(sum(r['attribution'] for r in hidden), True)})</span>")
+    if note!='exact': parts.append(f"<span style=\"color:var(--fi-warn,#a60)\">· {_esc(_NOTES.get(note, note))}</span>")
+    return f'<div class="fi-text-head" style="font-size:85%;margin:2px 0">{" ".join(p for p in parts if p)}</div>'
 
-def _legend(scale:float, why:str, targets:list, show_special:bool, any_unknown:bool) -> str:
+_CELL = 'padding:1px 8px;border-bottom:1px solid var(--fi-rule,#ddd);text-align:left;vertical-align:top'
+
+def _top_rows(rows:list, sign:int, top:int) -> list:
+    "The `top` drawn words (or phrases) of `rows` with the largest attributions of `sign` (+1 or -1), largest first"
+    got = [r for r in rows if r['drawn'] and not r['special'] and sign*r['attribution']>0]
+    return sorted(got, key=lambda r: -sign*r['attribution'])[:top]
+
+def _shown(w:str) -> str:
+    "A word or phrase for a table cell, escaped: on one line; one of only spaces or line breaks named in brackets"
+    if w.strip(): return _esc(' '.join(w.split()))
+    return f'<i style="{_MUTED}">({"line break" if chr(10) in w or chr(13) in w else "space"})</i>'
+
+def _one_table(rows:list, sign:int, top:int, tgt, level) -> str:
+    one,many = text_units(level)
+    way = f"towards {'class ' + _esc(tgt) if tgt is not None else 'the prediction'}" if sign>0 else \
+          f"away from {'class ' + _esc(tgt) if tgt is not None else 'the prediction'}"
+    got = _top_rows(rows, sign, top)
+    n = sum(1 for r in rows if r['drawn'] and not r['special'] and sign*r['attribution']>0)
+    body = ''.join(f'<tr><td style="{_CELL}">{i+1}</td><td style="{_CELL}">{_shown(r["word"])}</td>'
+                   f'<td style="{_CELL};text-align:right;font-variant-numeric:tabular-nums">{r["attribution"]:+.3g}</td></tr>'
+                   for i,r in enumerate(got)) or f'<tr><td colspan="3" style="{_CELL};{_MUTED}">none</td></tr>'
+    cap = f"{many.capitalize()} {way}" + (f" (top {len(got)} of {n})" if n>len(got) else '')
+    return (f'<table class="fi-words" data-sign="{"+" if sign>0 else "-"}" style="border-collapse:collapse;font-size:85%;'
+            f'margin:0 16px 6px 0;line-height:1.35;flex:1 1 18em;max-width:30em"><caption style="text-align:left;font-weight:600;'
+            f'padding:0 0 2px 0">{cap}</caption><thead><tr><th style="{_CELL}">#</th><th style="{_CELL}">{one}</th>'
+            f'<th style="{_CELL};text-align:right">value</th></tr></thead><tbody>{body}</tbody></table>')
+
+def words_tables(rows:list,          # The rows of one text (`_rows_of`)
+                 tgt=None,           # The explained class
+                 level:str=None,     # `attrs['level']`: 'phrase' or 'sentence' titles the tables so; else words
+                 top:int=10,         # Rows listed each way
+                ) -> str:            # Two tables side by side: the largest values towards the class, and away from it
+    "The words (or phrases) of one text with the largest values each way, as tables that print and need no hover"
+    return (f'<div class="fi-words-tables" style="display:flex;flex-wrap:wrap;align-items:flex-start;margin:4px 0 2px 0">'
+            f'{_one_table(rows, 1, top, tgt, level)}{_one_table(rows, -1, top, tgt, level)}</div>')
+
+def _legend(scale:float, why:str, targets:list, show_special:bool, any_unknown:bool, table:bool=False, level=None) -> str:
     tg = (f"class {_esc(targets[0])}" if len(set(map(str, targets)))==1 else "each text's class (in its header)") if targets else 'the output'
+    one,many = text_units(level)
     sw = ' '.join(f'<span class="fi-swatch" style="background-color:{_colour(v, scale)};{_BOX};display:inline-block;min-width:3.2em;'
                   f'text-align:center{";color:#fff" if v<=-0.65*scale else ""}">{v:+.3g}</span>' for v in scale*np.array([-1, -.5, 0, .5, 1]))
-    notes = [f"Colour: attribution to {tg}, in the units of the prediction (green: towards it, red: away from it); "
-             f"full colour at ±{scale:.3g} ({why}; larger values saturate). Hover a word for its value."]
+    notes = [f"Colour: each {one}'s attribution to {tg} (its value), in the units of the prediction (green: towards it, red: away from it); "
+             f"full colour at ±{scale:.3g} ({why}; larger values saturate). "
+             + ("The tables under each text list the largest values each way." if table else "Hover a word for its value.")]
     if show_special: notes.append("These are the tokens the model read, fastai's special tokens (xxbos, xxmaj, ...) drawn small, in grey boxes.")
-    else: notes.append("The text is drawn as written, character for character (unless its header says it was rebuilt from the tokens); "
-                       "each word is coloured by the attributions of the tokens "
-                       "that came from it. fastai's capital marks (xxmaj, xxup) and repeats (xxrep, xxwrep and their counts) are folded "
-                       "into the word they mark; the start-of-text marker (xxbos) and padding are not drawn (their attribution is in the "
-                       "header). <code>show_special=True</code> draws every token.")
-    if any_unknown: notes.append("Dotted underline: a word not in the model's vocabulary (the model read xxunk).")
-    return (f'<div class="fi-legend" style="font-size:80%;color:#444;margin:4px 0 8px 0">{sw}'
+    else: notes.append("The text is drawn as written, character for character (unless its header says it was rebuilt from the tokens). "
+                       f"Each {one} is coloured by the sum of the values of the pieces the model read it as: the marks the model "
+                       "reads for capital letters and repeated characters count towards the word they mark; its start-of-text mark "
+                       "and padding are not drawn (their value is in the header).")
+    if any_unknown: notes.append("Dotted underline: a word not in the model's vocabulary (the model read it as an unknown word).")
+    return (f'<div class="fi-legend" style="font-size:80%;margin:4px 0 8px 0">{sw}'
             f'<div style="margin-top:3px">{" ".join(notes)}</div></div>')
 
 # %% ../../nbs/25_plot_text.ipynb #8e24966d
@@ -207,7 +266,7 @@ def text_scale(*expls,                   # Results of `TextLearner.explain` (Dat
         m = max([m] + [abs(r['attribution']) for k,part,*_ in _texts_of(df) for r in _rows_of(df, k, part, show_special)[1] if r['drawn']])
     return m if m>0 else 1.
 
-def texts_html(df:pd.DataFrame, text=None, scale:float=None, show_special:bool=False, why:str=None) -> str:
+def texts_html(df:pd.DataFrame, text=None, scale:float=None, show_special:bool=False, why:str=None, table:bool=False) -> str:
     "The HTML of `explanation_html` for the checked table `df`; `why` (HTML): where `scale` came from, for the legend"
     if 'text' in df.columns:
         if text is not None: one_of_many(df, 'text', text)               # an error that lists the texts, when not one of them
@@ -218,11 +277,13 @@ def texts_html(df:pd.DataFrame, text=None, scale:float=None, show_special:bool=F
                f"the largest |attribution| of the {len(texts)} texts {'drawn' if text is None else 'of this explanation'}")
     if scale is None: scale = text_scale(df, show_special=show_special)
     shown = [(t, _rows_of(df, t[0], t[1], show_special)) for t in texts if text is None or t[0]==text]
+    level = df.attrs.get('level')
     legend = _legend(scale, why, [t[2] for t,_ in shown if t[2] is not None], show_special,
-                     any(not w['known'] for _,(_,r,_) in shown for w in r if w['drawn']))
+                     any(not w['known'] for _,(_,r,_) in shown for w in r if w['drawn']), table, level)
     blocks = [f'<div class="fi-text-one" data-text="{"" if k is None else _esc(k)}" style="margin:0 0 8px 0">'
-              f'{_header(k, tgt, pred, base, delta, rows, note)}{_body(src, rows, scale, show_special)}</div>'
-              for (k,_,tgt,pred,base,delta),(src,rows,note) in shown]
+              f'{_header(k, tgt, pred, base, delta, rows, note, predicted, level)}{_body(src, rows, scale, show_special)}'
+              f'{words_tables(rows, tgt, level) if table else ""}</div>'
+              for (k,_,tgt,pred,base,delta,predicted),(src,rows,note) in shown]
     return (f'<div class="fi-text" data-scale="{scale:.6g}" style="line-height:1.9;font-family:system-ui,-apple-system,\'Segoe UI\','
             f'sans-serif">{legend}{"".join(blocks)}</div>')
 
@@ -240,17 +301,18 @@ class TextHTML:
     def __str__(self) -> str: return self.fragment
     def __repr__(self) -> str: return f"TextHTML {self.title!r}: {len(self.fragment):,} characters of HTML"
 
-@check_args(as_str=flag, show_special=flag,
+@check_args(as_str=flag, show_special=flag, table=flag,
             scale=real_rule(0, math.inf, low_open=True, high_open=True, optional=True, hint='the |attribution| drawn at full colour'))
 def explanation_html(expl:pd.DataFrame,     # Result of `TextLearner.explain` (a DataFrame or a `Result`)
                      as_str:bool=False,     # Return the HTML string instead of a `TextHTML`
                      text:int=None,         # For the explanation of a list of texts, the one to draw (its position); `None`: all
                      scale:float=None,      # |attribution| drawn at full colour; `None`: the largest of all the texts in `expl`
                      show_special:bool=False, # Draw the tokens as the model read them (fastai's special tokens too) instead of the text
+                     table:bool=False,      # Under each text, tables of its 10 largest values each way (printed pages keep them)
                     ) -> TextHTML|str:      # Shown inline by a notebook; `str()` the markup, `.html` a standalone page
     "The text(s) of `expl` as written, each word coloured on one scale, with a legend and, for each text, the class, prediction and base value"
     df = frame_of(expl, 'explain_text', {'token','attribution'}, 'explanation_html')
-    s = texts_html(df, text, scale, show_special)
+    s = texts_html(df, text, scale, show_special, table=table)
     return s if as_str else TextHTML(s)
 
 # %% ../../nbs/25_plot_text.ipynb #0d7c2efb
