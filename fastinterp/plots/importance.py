@@ -15,7 +15,7 @@ __all__ = ['plot_importance']
 @check_args(top_k=positive_int, error=one_of('std', 'se', 'ci', None))
 def plot_importance(fi,                # Result of `feature_importance` (a DataFrame or a `Result`)
                     top_k:int=20,      # Show the `top_k` most important features
-                    ax=None,           # Axes to draw on; a new figure when `None`
+                    ax:plt.Axes=None,  # Axes to draw on; a new figure when `None`
                     error:str='std',   # 'std' (spread over repeats), 'se' (+-1.96 se of the mean over repeats), 'ci' (95% interval over rows) or None
                     title:str=None,    # Title; defaults to the score's name
                     **kwargs):         # Passed to `ax.barh`
