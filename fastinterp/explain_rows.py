@@ -306,7 +306,11 @@ def concat_explanations(*expls,     # Results of `learn.explain` for rows (one o
                                      'additivity_gap': max(gaps) if gaps else None})
 
 # %% ../nbs/22_explain_rows.ipynb #5c0b7a11
-def explain_tensor_rows(learn, rows, names=None, **kwargs):
+def explain_tensor_rows(learn:Learner,    # A learner over tensor columns (not a TabularLearner)
+                        rows,             # Rows in model units: an array or tensor [n, features], or one row
+                        names:list=None,  # Feature names; `None`: x0, x1, ...
+                        **kwargs,         # Passed to `explain_rows` (method, target, background, seed, ...)
+                       ) -> pd.DataFrame: # One row per feature and explained row
     "`explain` of rows of a `Learner` over tensor columns (see `explain_rows`), its features named `names` or x0, x1, ..."
     es = as_eval_set(learn, None, names=names, need_targets=False, max_samples=1, seed=0)
     units = input_kind(learn, es, names)
