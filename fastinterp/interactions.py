@@ -25,7 +25,7 @@ from .analyses import analysis, own_analysis, analysis_setup
 __all__ = ['MAX_INTERACTION_ROWS', 'pd_at_points', 'h_statistics']
 
 # %% ../nbs/19_interactions.ipynb #54935b70
-MAX_INTERACTION_ROWS = 5000   # largest sample: n**2 = 25 million rows per feature or pair
+MAX_INTERACTION_ROWS = 5000   # largest sample: `n**2` = 25 million rows per feature or pair
 
 def pd_at_points(run:Runner,          # The analysis's runner (seed, distributed jobs)
                  es:EvalSet,          # The rows: the points, and the rows averaged over
@@ -83,7 +83,7 @@ def feature_interactions(self:Learner,
         features:list=None,          # Raw feature names to pair; `None`: every feature, or the `top_k` most important
         *,
         dl:DataLoader|pd.DataFrame|EvalSet=None, # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
-        max_samples:int|float=200,   # Rows n (int count or float fraction) the PDs are evaluated at and averaged over; cost ~ n**2
+        max_samples:int|float=200,   # Rows n (int count or float fraction) the PDs are evaluated at and averaged over; cost ~ `n**2`
         top_k:int=8,                 # With `features=None` and more features than this, pair the top_k by importance; `None`: all
         target:int|str=None,         # Output (see `fastinterp.outputs`): label, name or index (not 'all')
         names:list=None,             # Names of the columns of tensor inputs (as in `feature_importance`)
