@@ -32,7 +32,7 @@ __all__ = ['ImportanceTracker']
 
 # %% ../nbs/34_tracker.ipynb #fc07d2a8
 _FI = analyses['feature_importance']['Learner']   # fastinterp's own, whatever `Learner` holds under that name
-_SETUP_ARGS = {'metric','higher_is_better','max_samples','names','groups','threshold','patch_size','max_tokens'}
+_SETUP_ARGS = {'metric','higher_is_better','max_samples','names','groups','threshold','patch_size','max_tokens','conditional'}
 _BUDGET = "budget= / allowance= (the share of an epoch's time, and the seconds, tracking may take)"
 _AS_DL = "pass the data as dl= (a DataLoader, or a DataFrame with targets)"
 _NOT_HERE = {   # arguments of `feature_importance` that mean nothing to the tracker: why, and what to pass instead
@@ -188,7 +188,7 @@ class ImportanceTracker(Callback):
         kw = {k:v for k,v in self.fi_kwargs.items() if k in _SETUP_ARGS}
         dl = self.eval_dl if self.eval_dl is not None else unwrap_dl(eval_dl(self.learn))   # all rows, not this rank's shard
         with guest(self.learn):
-            self._st = importance_setup(self.learn, dl, seed=run.seed, **kw)
+            self._st = importance_setup(self.learn, dl, seed=run.seed, run=run, **kw)   # conditional=: subgroups fitted once per fit
             self._es = self._st.es
             if self.with_train:
                 n = self.train_samples if self.train_samples is not None else min(len(self._es), len(unwrap_dl(self.learn.dls.train).dataset))
@@ -282,10 +282,10 @@ class ImportanceTracker(Callback):
         es = self._es if rows>=len(self._es) else self._es.subset(self._order[:rows].sort().values)
         seed = epoch_seed(self.fi_kwargs['seed'], epoch)
         self._run.sync_buffers()              # DDP: rank 0's BatchNorm statistics on every rank, as its next step would set them
-        job,amp = self._st.jobs(seed),autocast_dtype(self.learn, es.device)
-        def _score(rows):   # the same permutations on the validation rows and on the training sample
-            return compute_importance(self._run, rows, self._st.scorer, self._st.features, job, self._n_rep, bs=self._bs, amp=amp,
-                                      shard=self.fi_kwargs.get('shard', 'jobs'))
+        amp = autocast_dtype(self.learn, es.device)
+        def _score(rows):   # the same permutations on the validation rows and on the training sample (within each one's subgroups)
+            return compute_importance(self._run, rows, self._st.scorer, self._st.features, self._st.jobs(seed, rows), self._n_rep,
+                                      bs=self._bs, amp=amp, shard=self.fi_kwargs.get('shard', 'jobs'))
         with guest(self.learn):
             fi,base,*_ = _score(es)
             train = _score(self._train_es) if self._train_es is not None else (None, None)

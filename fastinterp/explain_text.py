@@ -14,13 +14,14 @@ from fastai.text.core import (Tokenizer, fix_html, replace_rep, replace_wrep, sp
                              replace_all_caps, replace_maj, lowercase, BOS, EOS, UNK, TK_REP, TK_WREP, TK_UP, TK_MAJ)
 from fastai.text.data import Numericalize
 from .checks import *
-from .checks import check_args, int_rule, flag
+from .checks import check_args, int_rule, flag, one_of
 from .guard import eval_mode, preserved_rng, progress
 from .outputs import activation, output_fn, row_targets
 from .results import finish, result
 from .inputs import text_vocab
 from .evalset import model_device, plain
 from .attribution import captum_attr
+from .text_units import explanation_units
 
 # %% auto #0
 __all__ = ['explain_text']
@@ -402,7 +403,7 @@ def _token_frame(dl, text, ids:list, vocab:list, attributions) -> tuple:
 
 @check_args(n_steps=int_rule(2, hint='steps of the integral'),
             internal_batch_size=int_rule(optional=True, hint='interpolation steps per forward pass; None: from a budget of 2048 token-steps'),
-            carry_grad=flag, details=flag)
+            carry_grad=flag, details=flag, level=one_of('word', 'phrase', 'sentence'))
 def explain_text(learn,                # A fastai TextLearner (a text classifier)
         text,                      # The text to explain, raw (as for `learn.predict`), of any length; or a list of texts
         *,
@@ -411,7 +412,8 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
         internal_batch_size:int=None, # Interpolation steps per forward/backward pass; `None`: 2048 token-steps' worth, so 1 above 1024 tokens
         carry_grad:bool=True,      # Gradient through `AWD_LSTM`'s hidden state across chunks: the true integrated gradients (`False`: fastai's truncated gradient, less memory)
         details:bool=False,        # Return a `Result` with per-text arrays too
-    ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known, start, end (+ text, position and per-text columns for a list)
+        level:str='word',          # 'word': a row per token; 'phrase', 'sentence': summed over them (`explanation_units`)
+    ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known, start, end (+ text, position and per-text columns for a list); with `level`, one per phrase or sentence
     "`learn.explain(text)` of a text classifier: the attribution of each token of `text` to the explained class, by integrated gradients on the embeddings"
     single = isinstance(text, str)
     texts = _texts(text)
@@ -451,6 +453,7 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
         for c,k in (('prediction','prediction'), ('base_value','base_prediction'), ('convergence_delta','delta')):
             res[c] = np.repeat(np.array([r[k] for r in runs], dtype=float), n)
         res = finish(res, 'explain_text', **meta)
+    if level!='word': res = explanation_units(res, level)
     return result(res, details, docs={'ids': 'per text: its token ids', 'attributions': 'per text: each token\'s attribution', 'target': 'per text: the output index explained', 'prediction': 'per text: the explained output', 'base_value': 'per text: the output at the baseline', 'convergence_delta': 'per text: |sum of attributions - (prediction - base_value)|', 'internal_batch_size': 'per text: integration steps per pass used'}, ids=[x[0].cpu().numpy() for x in ids], attributions=[r['attributions'] for r in runs],
                   target=tgt.cpu().numpy(), prediction=np.array([r['prediction'] for r in runs]),
                   base_value=np.array([r['base_prediction'] for r in runs]),

@@ -23,6 +23,7 @@ from .analyses import analysis
 from .stats import precision_ratio, next_round, permutation_se, interval_se
 from .engine import unwrap_model
 from .correlation import auto_groups
+from .conditional import Subgroups, conditional_sampler
 
 # %% auto #0
 __all__ = ['FI_FIELDS']
@@ -50,6 +51,17 @@ def apply_groups(features:dict,     # name -> locations, as in `EvalSet.features
         g = seen.get(name)
         if g is None: res[name] = locs
         elif g not in res: res[g] = [l for m in members_of[g] for l in features[m]]
+    return res
+
+def group_members(features:dict, # name -> locations, as in `EvalSet.features`
+                  merged:dict,   # name -> locations, groups applied (`apply_groups`)
+                 ) -> dict:      # group -> its member features (only names that merge several features)
+    "The groups of `merged`, each with the features it merges"
+    res = {}
+    for g,locs in merged.items():
+        own = {repr(l) for l in locs}                    # a location may hold slices (an image patch): compared as text
+        members = [f for f,l in features.items() if {repr(x) for x in l} <= own]
+        if len(members)>1: res[g] = members
     return res
 
 # %% ../nbs/15_importance.ipynb #134d9640
@@ -83,6 +95,14 @@ def resolution(imps:np.ndarray, tol:float=None) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)    # all-NaN features: `warn_unmeasured` says why
         return precision_ratio(permutation_se(imps), np.nanmax(np.abs(np.nanmean(imps, 1))), tol)
+
+def warn_merged(sampler:Subgroups, es:EvalSet):
+    "Say which features' subgroups all merged into one on `es` (too few rows per leaf): their conditional importance is the marginal one"
+    merged = sampler.merged(es)
+    if merged: warnings.warn(f"conditional=True: on these {len(es)} evaluation rows the subgroups of {merged[:8]}{' ...' if len(merged)>8 else ''} "
+                             f"would hold fewer than min_rows = {sampler.min_rows} rows each, so they merged into one: the whole set, and "
+                             "their conditional importance is their marginal one. Pass more rows (a larger dl, or max_samples=None), or a "
+                             "smaller minimum: conditional=Subgroups(min_rows=...).", UserWarning, stacklevel=3)
 
 def warn_unmeasured(names:list, imps:np.ndarray, repeats:np.ndarray, scorer:Scorer, base:float):
     "Say why importances are NaN (the score was NaN on shuffled rows), or why every one is exactly 0 (the score never moved)"
@@ -149,21 +169,25 @@ def resolve_groups(learn, es:EvalSet, groups, threshold):
     return groups
 
 class ImportanceSetup(NamedTuple):
-    "What permutation importance needs: the scorer, the evaluation rows, the features and the input kind that perturbs them"
+    "What permutation importance needs: the scorer, the evaluation rows, the features, the input kind that perturbs them (and the subgroups)"
     scorer: Scorer
     es: EvalSet
     features: dict     # name -> locations, groups applied
     kind: InputKind
+    sampler: Subgroups = None   # conditional permutation: each feature permuted within its subgroups
     @property
     def repeats(self) -> bool: return self.kind.repeats   # False when every repeat would be the same (masking a token)
-    def jobs(self, seed:int):
-        "`make_job(f, r, n)`: the perturbation of feature `f` in repeat `r`, drawn from `derived_seed(seed, f, r)`"
+    def jobs(self, seed:int, es:EvalSet=None):
+        "`make_job(f, r, n)`: the perturbation of feature `f` in repeat `r` of the rows `es` (default `self.es`), drawn from `derived_seed(seed, f, r)`"
         names = list(self.features)
+        if self.sampler is not None:
+            es = self.es if es is None else es
+            return lambda f,r,n: self.sampler.job(es, names[f], self.features[names[f]], derived_seed(seed, f, r))
         return lambda f,r,n: self.kind.job(names[f], self.features[names[f]], derived_seed(seed, f, r), n)
 
 def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_samples=None, seed:int=0, names=None, groups=None,
-                     threshold=None, patch_size=None, max_tokens=None) -> ImportanceSetup:
-    "What permutation importance needs, checked: the scorer, the evaluation rows, the features (groups applied) and their kind"
+                     threshold=None, patch_size=None, max_tokens=None, conditional=False, run:Runner=None) -> ImportanceSetup:
+    "What permutation importance needs, checked: the scorer, the evaluation rows, the features (groups applied), their kind and subgroups"
     if names is not None and max_tokens is not None:
         raise ArgumentError("max_tokens ranks a text classifier's most frequent words, while names= names the columns of its input "
                             "(for a text, token positions); pass one of them.")
@@ -172,7 +196,9 @@ def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_sam
     kind = input_kind(learn, es, names=names, patch_size=patch_size, max_tokens=max_tokens)
     scorer.check(unwrap_model(learn.model), es, bs=kind.rows_per_pass(), amp=autocast_dtype(learn, es.device))
     if groups is not None and not kind.groups: raise ArgumentError(f"groups are not supported for {type(kind).__name__.lower()}; rank them one by one.")
-    return ImportanceSetup(scorer, es, apply_groups(kind.features(), resolve_groups(learn, es, groups, threshold)), kind)
+    feats = apply_groups(kind.features(), resolve_groups(learn, es, groups, threshold))
+    sampler = conditional_sampler(learn, es, feats, conditional, decide=None if run is None else run.decide)
+    return ImportanceSetup(scorer, es, feats, kind, sampler)
 
 # %% ../nbs/15_importance.ipynb #7a5a1c02
 TSAI_COUNTERPARTS = {
@@ -203,7 +229,8 @@ def tsai_args(learn, dl, X, y, names, feature_names, others:dict) -> tuple:
 # %% ../nbs/15_importance.ipynb #d116e075
 FI_FIELDS = {'importances': "[features, repeats]: each repeat's importance, in the table's order (NaN past a feature's own repeats)",
              'repeats': "[features]: the repeats each feature got, in the table's order",
-             'features': 'feature -> the model-input locations it permutes', 'rows': 'positions of the scored rows in the data (None: all)'}
+             'features': 'feature -> the model-input locations it permutes', 'rows': 'positions of the scored rows in the data (None: all)',
+             'subgroups': "with conditional=: one row per subgroup of each feature, its rule and rows (`Subgroups.rules`); else None"}
 
 @patch
 @analysis
@@ -220,6 +247,7 @@ def feature_importance(self:Learner,
         time_limit:float=None,       # Seconds after which no round starts; alone, a budget spent on the least resolved features
         max_samples:int|float=None,  # Rows to use: int count or float fraction, drawn once without replacement
         groups:dict|str=None,        # Features to permute jointly: {'name': ['col_a', 'col_b']}, or 'auto' (see `auto_groups`)
+        conditional:bool|Subgroups=False, # Permute each feature only among rows alike in the others (`Subgroups`): its importance given them
         threshold:float=None,        # With groups='auto': association at which features are grouped (default 0.75)
         names:list=None,             # Feature names for non-tabular inputs (one per dim-1 column: an image's channels)
         patch_size:int=None,         # Images and sequences: permute each `p x p` region (`patch_{i}_{j}`) or `p`-step window (`t_{a}_{b}`)
@@ -237,13 +265,15 @@ def feature_importance(self:Learner,
     "Permutation importance of each input feature of `self`, on `dl`"
     dl,names = tsai_args(self, dl, X, y, names, feature_names, tsai_kwargs)
     run = Runner(self, seed)          # under torch.distributed: rank 0's seed when `None`
-    st = importance_setup(self, dl, metric, higher_is_better, max_samples, run.seed, names, groups, threshold, patch_size, max_tokens)
+    st = importance_setup(self, dl, metric, higher_is_better, max_samples, run.seed, names, groups, threshold, patch_size, max_tokens,
+                          conditional, run)
     n_repeats,bs = (n_repeats if st.repeats else 1),st.kind.rows_per_pass(bs)
     if st.repeats and (tol is not None or time_limit is not None) and n_repeats<2:
         raise ArgumentError(f"tol= and time_limit= need a standard error after the first round, which takes at least 2 repeats; got "
                             f"n_repeats={n_repeats}: pass n_repeats>=2 (the default is 5).")
     run.check(st.es, st.features, n_repeats=n_repeats, shard=shard, score=st.scorer.name, higher_is_better=st.scorer.higher_is_better,
-              tol=tol, time_limit=time_limit)
+              tol=tol, time_limit=time_limit, conditional=st.sampler is not None)
+    if st.sampler is not None: warn_merged(st.sampler, st.es)
     stop = dict(tol=tol, time_limit=time_limit) if st.repeats else {}    # every repeat of a masked token is the same: nothing to add
     res,base,imps,reps = compute_importance(run, st.es, st.scorer, st.features, st.jobs(run.seed), n_repeats, bs=bs,
                                        amp=autocast_dtype(self, st.es.device), show=run.show(), shard=shard, **stop)
@@ -254,6 +284,9 @@ def feature_importance(self:Learner,
            interval='95%, validation rows as a sample' if st.scorer.per_row and res['ci_low'].notna().any() else None,
            patch_size=st.kind.describe().get('patch_size'), tol=tol, time_limit=time_limit,
            tol_met=None if tol is None else bool((resolution(imps, tol)<=1).all() or not st.repeats),
-           repeats=dict(zip(res['feature'], reps.tolist())))
+           repeats=dict(zip(res['feature'], reps.tolist())), conditional=st.sampler is not None,
+           groups=None if groups is None else (group_members(st.es.features, st.features) or None),
+           subgroups=None if st.sampler is None else {f: int(len(torch.unique(st.sampler.groups(st.es, f)))) for f in res['feature']})
     return result(res, details, docs=FI_FIELDS, importances=imps, repeats=reps, features={f: st.features[f] for f in res['feature']},
-                  rows=None if st.es.rows is None else st.es.rows.numpy())
+                  rows=None if st.es.rows is None else st.es.rows.numpy(),
+                  subgroups=None if st.sampler is None else st.sampler.rules(st.es, list(res['feature'])))

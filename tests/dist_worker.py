@@ -16,6 +16,7 @@ import torch.distributed as dist
 def analyses(learn, dl, df):
     "name -> thunk: what every rank runs, and what the test runs again in one process (same arguments)"
     from fastai.metrics import rmse
+    from fastinterp.conditional import Subgroups
     return {
         'fi_jobs': lambda: learn.feature_importance(dl, n_repeats=3, seed=1, details=True),
         'fi_rows': lambda: learn.feature_importance(dl, n_repeats=3, seed=1, shard='rows', details=True),
@@ -23,6 +24,11 @@ def analyses(learn, dl, df):
         'fi_metric_rows': lambda: learn.feature_importance(dl, metric=rmse, n_repeats=2, seed=2, shard='rows'),
         'fi_df_subsample': lambda: learn.feature_importance(df, n_repeats=2, max_samples=150, seed=4, shard='rows'),
         'fi_auto_groups': lambda: learn.feature_importance(dl, groups='auto', threshold=0.5, n_repeats=1, seed=3),
+        'fi_conditional': lambda: learn.feature_importance(dl, conditional=Subgroups(rows=df, min_rows=10), n_repeats=2, seed=7),
+        'fi_conditional_rows': lambda: learn.feature_importance(dl, conditional=Subgroups(rows=df, min_rows=10), n_repeats=2, seed=7,
+                                                                shard='rows'),
+        'sage': lambda: learn.sage(dl, background=df.iloc[:30], seed=6, details=True),
+        'sage_conditional': lambda: learn.sage(dl, background=df.iloc[:30], conditional=True, max_samples=150, seed=6),
         'pd_ice': lambda: learn.partial_dependence('x0', dl=dl, details=True, seed=0),
         'pd_cat': lambda: learn.partial_dependence('cat_a', dl=dl, seed=0),
         'pd_pair': lambda: learn.partial_dependence(['x0', 'cat_a'], dl=dl, grid_resolution=5, seed=0),
@@ -39,7 +45,8 @@ def precision_analyses(learn, df):
     rows, bg = df.drop(columns='y').iloc[:150], df.iloc[150:190]
     return {'explain_tol': lambda: learn.explain(rows, background=bg, exact=False, tol=0.002, seed=5, details=True),
             'fi_tol_jobs': lambda: learn.feature_importance(df, n_repeats=2, tol=0.01, seed=1, details=True),
-            'fi_tol_rows': lambda: learn.feature_importance(df, n_repeats=2, tol=0.01, seed=1, shard='rows', details=True)}
+            'fi_tol_rows': lambda: learn.feature_importance(df, n_repeats=2, tol=0.01, seed=1, shard='rows', details=True),
+            'sage_tol': lambda: learn.sage(df, background=bg, tol=0.002, max_samples=150, seed=2, details=True)}
 
 
 def timed_analyses(learn, df):

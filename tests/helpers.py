@@ -78,3 +78,15 @@ def ticking_clock(step:float):
     "`time.perf_counter` reads `step` seconds later at every reading: `time_limit=` takes the same decisions on any machine, under any load"
     ticks = itertools.count()
     with mock.patch.object(time, 'perf_counter', lambda: next(ticks)*step): yield
+
+
+def cont_learner(df, y='y', epochs=5, n_valid=None, layers=(64, 32), lr=1e-2, seed=0):
+    "A TabularLearner trained on the continuous columns of `df` (all but `y`); the last `n_valid` rows (default a quarter) validate"
+    set_seed(seed, reproducible=True)
+    n_valid = len(df) // 4 if n_valid is None else n_valid
+    dls = TabularDataLoaders.from_df(df, y_names=y, cont_names=[c for c in df.columns if c != y], cat_names=[],
+                                     procs=[Categorify, FillMissing, Normalize], valid_idx=list(range(len(df) - n_valid, len(df))),
+                                     bs=128, y_block=None)
+    learn = tabular_learner(dls, layers=list(layers), metrics=rmse)
+    quiet_fit(learn, epochs, lr)
+    return learn

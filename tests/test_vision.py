@@ -105,18 +105,30 @@ def test_noise_tunnel_finds_square(sq, cnn):
     assert e.frame.attrs['seed'] == 0 and e.frame.attrs['nt_samples'] == 4
 
 
-@pytest.mark.slow
-def test_gradcam_finds_square_resnet18(sq8, rn):
-    """The layer rule picks layer1 (8x8) at 32 px; the body output (1x1, the classic "last conv layer") can't localise.
+class Diff(nn.Module):
+    "The log-odds of a 2-class softmax, z1 - z0, as a model with one output: what captum's Grad-CAM then explains"
+    def __init__(self, m): super().__init__(); self.m = m
+    def forward(self, x): z = self.m(x); return (z[:, 1] - z[:, 0])[:, None]
 
-    This training (seed 1) puts the map on the square in every class-1 image. Grad-CAM at a shallow layer of a
-    from-scratch resnet is not that reliable in general: over 17 trainings of this kind the fraction ranged from 0.38
-    to 1.0 (mean 0.81, with the default log-odds score), while occlusion and integrated gradients stayed at 1.0 on the
-    worst of them. The test pins one training to check the rule and the implementation, not Grad-CAM itself."""
+
+@pytest.mark.slow
+def test_gradcam_resnet18_rule_against_captum_and_known_answer(sq8, rn):
+    """At 32 px the rule looks at layer1 (8x8), and `learn.explain`'s map there is captum's `LayerGradCam` of the log-odds
+    on the same model: the implementation, checked on whatever this training learnt. Whether Grad-CAM on a from-scratch
+    resnet18 finds the square depends on the training (benchmarks/bench_gradcam_layer.log: 0.80 to 1.00 of the images at
+    32 px, seed to seed, at the rule's layer), so the known answer is asserted with occlusion, which found it in every
+    resnet18 training at 32 px there; the classic "last conv layer", 1x1 here, warns that its map is constant."""
+    import captum.attr as ca
     xs, ms = class1_valid(sq8)
     e = rn.explain(xs)
     assert e.frame.attrs['layer'] == '0.4' and e.frame.attrs['layer_size'] == [8, 8]
-    assert on_square(e.map, ms) >= 0.8
+    x = image_input(rn, xs)[0]
+    with eval_mode(rn.model):
+        ref = ca.LayerGradCam(Diff(rn.model), rn.model[0][4]).attribute(x, target=0, relu_attributions=True)
+        ref = ca.LayerAttribution.interpolate(ref, (32, 32), interpolate_mode='bilinear')[:, 0].detach().numpy()
+    # the same forward and backward, but our log-odds comes from log_softmax, captum's from z1 - z0: equal up to rounding
+    np.testing.assert_allclose(e.map, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+    assert on_square(rn.explain(xs, method='occlusion').map, ms) >= 0.9
     with pytest.warns(UserWarning, match='constant'):
         flat = rn.explain(xs[:2], min_size=1)            # the classic "last conv layer": the body, 1x1 at 32 px
     assert flat.frame.attrs['layer'] == '0'
@@ -133,13 +145,9 @@ def test_gradcam_matches_captum_resnet(sq8, rn):
         ref = ca.LayerGradCam(rn.model, layer).attribute(x, target=1, relu_attributions=True)
         ref = ca.LayerAttribution.interpolate(ref, (32, 32), interpolate_mode='bilinear')[:, 0]
         lo = grad_cam(rn.model, x, layer, lambda p, a, b: torch.ones(len(p), dtype=torch.long), transform=softmax_log_odds)[0]
-
-        class Diff(nn.Module):                       # log-odds of a 2-class softmax = z1 - z0
-            def __init__(self, m): super().__init__(); self.m = m
-            def forward(self, x): z = self.m(x); return (z[:, 1] - z[:, 0])[:, None]
         ref_lo = ca.LayerGradCam(Diff(rn.model), layer).attribute(x, target=0, relu_attributions=True)
         ref_lo = ca.LayerAttribution.interpolate(ref_lo, (32, 32), interpolate_mode='bilinear')[:, 0]
-    fct.test_close(mine, ref, eps=1e-4)
+    fct.test_close(mine, ref, eps=1e-4)        # the same passes; float32 rounding of the channel sums
     fct.test_close(lo, ref_lo, eps=1e-4)
 
 
