@@ -51,7 +51,8 @@ def check_patches(learn):
 
 class Analyses:
     "`learn.fastinterp`: fastinterp's analyses of `learn`, under names no other library replaces"
-    def __init__(self, learn): self.learn = learn
+    def __init__(self, learn:Learner): # The learner whose analyses these are
+        self.learn = learn
     def __getattr__(self, name):
         f = own_analysis(self.learn, name)
         if f is None: raise AttributeError(f"fastinterp has no analysis {name!r} for a {type(self.learn).__name__}; it has {dir(self)}")

@@ -62,7 +62,7 @@ class ImportanceTracker(Callback):
         with_train:bool=False,       # Also score a sample of training rows (overfitting shows as a gap)
         train_samples:int=None,      # Training rows scored with `with_train`; `None`: as many as the validation rows
         show_top:int=None,           # After each tracked epoch, print the `show_top` most important features
-        dl=None,                     # Data to score on: None (validation set), a DataLoader or a DataFrame with targets
+        dl:DataLoader|pd.DataFrame=None, # Data to score on: None (validation set), a DataLoader or a DataFrame with targets
         n_repeats:int=1,             # Shuffles per feature and tracked epoch
         max_samples:int|float=2000,  # Validation rows scored, drawn once per fit: int count or float fraction; `None`: all
         seed:int=0,                  # Seed of the rows and, with the epoch, of each epoch's permutations; `None`: random
@@ -77,7 +77,7 @@ class ImportanceTracker(Callback):
         if kw['seed'] is None: kw['seed'] = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
         store_attr('every,fname,append,epoch_table,with_train,train_samples,show_top')
         self.budget = Budget(budget, allowance, min_rows)
-        self.fi_kwargs,self.eval_dl = kw,dl
+        self.fi_kwargs,self.eval_dl = kw,dl   # `feature_importance`'s arguments (validated), and the data to score on
         self.reset()
         self._rewrite = False             # a log already on disk is continued, not overwritten
 
@@ -98,9 +98,9 @@ class ImportanceTracker(Callback):
 
     def reset(self):
         "Forget the history; the next fit starts at epoch 0 and rewrites the CSV"
-        self._records,self._history,self.seconds = [],None,{}
-        self._n_fit,self._next_epoch,self._rewrite,self.csv_path = -1,0,True,None
-        self.score_name = self.higher = None
+        self._records,self._history,self.seconds = [],None,{}   # Seconds each tracked epoch took, by epoch
+        self._n_fit,self._next_epoch,self._rewrite,self.csv_path = -1,0,True,None   # The CSV log's path (None without `fname`)
+        self.score_name = self.higher = None   # The score's name and whether higher is better, set when a fit starts
         self.budget.rows = []
 
     @property

@@ -189,7 +189,7 @@ def _fit_feature(arr:dict, cols:dict, locs:list, max_depth:int, min_leaf:int, se
 # %% ../nbs/14a_conditional.ipynb #4abf7634
 def training_rows(learn,              # The learner: its training rows, and its procs for `rows`
                   es:EvalSet,         # The evaluation rows (their features must match)
-                  rows=None,          # `None` (the learner's training set), a DataFrame, a DataLoader or an `EvalSet`
+                  rows:pd.DataFrame|DataLoader|EvalSet=None, # `None` (the learner's training set), a DataFrame, a DataLoader or an `EvalSet`
                   max_rows:int=MAX_TRAIN_ROWS, # At most this many, drawn with `seed`
                   seed:int=0,
                  ) -> EvalSet:
@@ -242,12 +242,12 @@ class Subgroups:
     def __init__(self,
                  max_depth:int=MAX_DEPTH,       # Deepest tree: at most 2^max_depth subgroups per feature (0: every feature marginal)
                  min_rows:int=MIN_ROWS,         # Fewest evaluation rows a subgroup may hold; smaller leaves merge into their parent
-                 rows=None,                     # Rows the trees learn from: `None` (the learner's training rows), a DataFrame, a DataLoader or an `EvalSet`
+                 rows:pd.DataFrame|DataLoader|EvalSet=None, # Rows the trees learn from: `None` (the learner's training rows), a DataFrame, a DataLoader or an `EvalSet`
                  max_rows:int=MAX_TRAIN_ROWS,   # At most this many of them, drawn with `seed`
                  seed:int=0,                    # Seed of that sample and of the held-out half that sets each tree's depth
                 ):
         self.max_depth,self.min_rows,self.rows,self.max_rows,self.seed = max_depth,min_rows,rows,max_rows,(0 if seed is None else seed)
-        self.trees,self.columns,self.n_train = {},None,None
+        self.trees,self.columns,self.n_train = {},None,None   # Fitted: feature -> its tree; the input columns; training rows used
         self._cache = weakref.WeakKeyDictionary()      # EvalSet -> {feature: each row's subgroup}
 
     def fit(self,
@@ -274,7 +274,10 @@ class Subgroups:
         if feature not in self.trees: raise ArgumentError(f"Subgroups has no tree for {feature!r}; fit it first (fit(learn, es, features)).")
         return self.trees[feature]
 
-    def groups(self, es:EvalSet, feature:str) -> Tensor:
+    def groups(self,
+               es:EvalSet,   # The evaluation rows
+               feature:str,  # A fitted feature
+              ) -> Tensor:   # One subgroup id per row
         "Each row of `es`'s subgroup of `feature` (a node of its tree; 0, the root, for one subgroup), on `es`'s device"
         cache = self._cache.setdefault(es, {})
         if feature not in cache:
@@ -286,11 +289,18 @@ class Subgroups:
             cache[feature] = torch.as_tensor(g, device=es.device)
         return cache[feature]
 
-    def job(self, es:EvalSet, feature:str, locs:list, seed:int) -> Permute:
+    def job(self,
+            es:EvalSet,   # The evaluation rows
+            feature:str,  # A fitted feature
+            locs:list,    # Its input locations
+            seed:int,     # Seed of the permutation
+           ) -> Permute:
         "The columns `locs` of `feature` permuted within its subgroups on the rows of `es` (one subgroup: the marginal permutation)"
         return Permute(locs, within_groups(self.groups(es, feature), seed))
 
-    def summary(self, es:EvalSet=None) -> pd.DataFrame:
+    def summary(self,
+                es:EvalSet=None, # Rows to count the subgroups on; `None`: the trees' leaves
+               ) -> pd.DataFrame:
         "One row per feature: its subgroups (on `es`, else the tree's leaves), depth, held-out R² from the other features, and a note"
         rows = []
         for f,fit in self.trees.items():
@@ -303,7 +313,10 @@ class Subgroups:
                              r2=fit['r2'], note=note))
         return pd.DataFrame(rows, columns=['feature','subgroups','smallest','depth','r2','note'])
 
-    def rules(self, es:EvalSet=None, features:str|list=None) -> pd.DataFrame:
+    def rules(self,
+              es:EvalSet=None,          # Rows to count per subgroup; `None`: the trees' leaves
+              features:str|list=None,   # A feature or several; `None`: every fitted feature
+             ) -> pd.DataFrame:
         "One row per subgroup (of `features`, or of every feature): the rule that defines it, its training rows and its rows in `es`"
         res = []
         for f in ([features] if isinstance(features, str) else list(self.trees) if features is None else features):
@@ -317,7 +330,9 @@ class Subgroups:
                                 rows=None if cnt is None else int(cnt[k])))
         return pd.DataFrame(res, columns=['feature','subgroup','rule','train_rows','rows'])
 
-    def merged(self, es:EvalSet) -> list[str]:
+    def merged(self,
+               es:EvalSet, # The evaluation rows
+              ) -> list[str]:
         "The features whose tree has subgroups that all merged into one on `es` (too few rows per leaf)"
         return [f for f,fit in self.trees.items() if fit['tree'] is not None and len(torch.unique(self.groups(es, f)))==1]
 

@@ -87,7 +87,7 @@ _MEASURES = {'continuous-continuous': 'Spearman rank correlation', 'categorical-
 @analysis
 @check_args(max_samples=max_samples_rule, seed=seed_rule)
 def feature_correlation(self:Learner,
-        dl=None,                     # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
+        dl:DataLoader|pd.DataFrame|EvalSet=None, # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
         *,
         max_samples:int|float=None,  # Rows to use: int count or float fraction, drawn without replacement
         names:list=None,             # Names of the columns of tensor inputs (as in `feature_importance`)
@@ -130,7 +130,7 @@ def cluster_features(assoc:pd.DataFrame,   # Association matrix (see `associatio
     return {' & '.join(map(str, m)): m for m in clusters.values() if singletons or len(m)>1}
 
 def auto_groups(learn:Learner,         # A TabularLearner
-                dl=None,               # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
+                dl:DataLoader|pd.DataFrame|EvalSet=None, # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
                 threshold:float=0.75,  # Features associated at least this much are grouped
                 method:str='complete', # scipy linkage method
                ) -> dict:              # group name -> members, only groups of two or more (for `feature_importance(groups=)`)

@@ -106,13 +106,13 @@ def _check_pair(units:InputKind, feature):
 @check_args(max_samples=max_samples_rule, seed=seed_rule, bs=opt_bs_rule, percentiles=percentiles_rule, grid_resolution=int_rule(2))
 def partial_dependence(self:Learner,
         feature,                          # A raw feature name, or a pair of names for a 2-way dependence
-        grid=None,                        # Raw values: a list (one feature), a pair of lists or a dict (pair; None = default)
+        grid:list|tuple|dict=None,        # Raw values: a list (one feature), a pair of lists or a dict (pair; None = default)
         *,
-        dl=None,                          # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
+        dl:DataLoader|pd.DataFrame|EvalSet=None, # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
         max_samples:int|float=None,       # Rows to use: int count or float fraction, drawn once without replacement
         percentiles:tuple=(0.05, 0.95),   # Bounds of the default grid of a continuous feature
         grid_resolution:int=20,           # Largest size of the default grid of a continuous feature
-        target=None,                      # Output (see `fastinterp.outputs`): label, name, index, or 'all'
+        target:int|str=None,              # Output (see `fastinterp.outputs`): label, name, index, or 'all'
         names:list=None,                  # Names of the columns of tensor inputs (as in `feature_importance`); a TabularLearner names its own
         seed:int=None,                    # Seed of the subsample (`max_samples`)
         bs:int=None,                      # Rows per forward pass; `None`: 8192 for tabular data, 4x the batch size otherwise
@@ -155,9 +155,9 @@ def ale(self:Learner,
         feature:str,                 # A continuous raw feature
         *,
         bins:int=20,                 # Most bins (quantile bins; fewer when values repeat)
-        dl=None,                     # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
+        dl:DataLoader|pd.DataFrame|EvalSet=None, # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
         max_samples:int|float=None,  # Rows to use: int count or float fraction, drawn once without replacement
-        target=None,                 # Output, as in `partial_dependence` (not 'all')
+        target:int|str=None,         # Output, as in `partial_dependence` (not 'all')
         names:list=None,             # Names of the columns of tensor inputs (as in `feature_importance`)
         seed:int=None,               # Seed of the subsample (`max_samples`)
         bs:int=None,                 # Rows per forward pass; `None`: 8192 for tabular data, 4x the batch size otherwise

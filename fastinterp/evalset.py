@@ -64,13 +64,24 @@ def sample_rows(n:int, max_samples, gen:torch.Generator) -> Tensor|None:
 # %% ../nbs/03_evalset.ipynb #11fcc2a8
 class EvalSet:
     "Evaluation rows as the tensors a model eats: inputs `xs`, targets `ys`, `features` (name -> locations)"
-    def __init__(self, xs:tuple, ys:tuple, features:dict, dl=None, rows:Tensor=None, learn=None, kind:type=None):
+    def __init__(self,
+                 xs:tuple,              # The model's inputs, one tensor per input, rows first
+                 ys:tuple,              # The targets, one tensor per target
+                 features:dict,         # Feature name -> the input locations it covers
+                 dl:DataLoader=None,    # The DataLoader the rows were read from
+                 rows:Tensor=None,      # Positions of these rows in `dl`'s data (None: all, in order)
+                 learn:Learner=None,    # The learner (held by a weak reference)
+                 kind:type=None,        # The input kind (see `fastinterp.inputs`) that read the rows
+                ):
         self.xs,self.ys,self.features,self.dl,self.rows,self.kind = tuple(xs),tuple(ys),dict(features),dl,rows,kind
         self._learner = None if learn is None else weakref.ref(learn)
     def __len__(self): return len(self.xs[0])
     @property
-    def device(self): return self.xs[0].device
-    def subset(self, idx:Tensor) -> EvalSet:
+    def device(self):
+        "The device the inputs are on"
+        return self.xs[0].device
+    def subset(self, idx:Tensor, # Positions of the rows to keep
+              ) -> EvalSet:
         "The rows `idx` (positions in this set), as a new `EvalSet` that knows where they came from"
         idx = torch.as_tensor(idx, dtype=torch.long)
         d = idx.to(self.device)
@@ -78,13 +89,17 @@ class EvalSet:
         es = EvalSet(tuple(x[d] for x in self.xs), tuple(y[d] for y in self.ys), self.features, self.dl, rows, kind=self.kind)
         es._learner = self._learner
         return es
-    def slice(self, lo:int, hi:int) -> EvalSet:
+    def slice(self, lo:int, # First row
+              hi:int, # Row after the last
+             ) -> EvalSet:
         "Rows `lo:hi` as views (no copy)"
         es = EvalSet(tuple(x[lo:hi] for x in self.xs), tuple(y[lo:hi] for y in self.ys), self.features, self.dl,
                      None if self.rows is None else self.rows[lo:hi], kind=self.kind)
         es._learner = self._learner
         return es
-    def sample(self, max_samples, seed:int) -> EvalSet:
+    def sample(self, max_samples:int|float, # Rows to draw: int count or float fraction
+               seed:int,                # Seed of the draw
+              ) -> EvalSet:
         "A subsample of `max_samples` rows (int) or a fraction of them (float), drawn with `seed`; `self` if all"
         idx = sample_rows(len(self), max_samples, generator(seed))
         return self if idx is None else self.subset(idx)

@@ -36,7 +36,7 @@ def _first_inputs(dl) -> tuple|None:
     return xs if xs and all(isinstance(x, Tensor) for x in xs) else None
 
 def explanation_for(learn,       # The learner
-                    items=None,  # What is to be explained (only looked at when the learner has no data)
+                    items:object=None, # What is to be explained (only looked at when the learner has no data)
                    ) -> str:     # A key of `EXPLAINERS`
     "Which explanation `learn.explain(items)` gives: the kind of the learner's inputs decides"
     dls = getattr(learn, 'dls', None)

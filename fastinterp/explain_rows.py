@@ -31,7 +31,7 @@ def attribute_rows(model:torch.nn.Module,    # The model
                    target:Tensor,             # Output column to explain, per row
                    method='shapley',          # See `perturbation_method`
                    n_samples:int=None,        # 'shapley': walks per (row, background row) pair (default 4); captum: permutations per row (Shapley sampling) or samples (KernelShap, LIME), default 25
-                   act=None,                  # Applied to the model's output before attributing
+                   act:Callable=None,         # Applied to the model's output before attributing
                    seed:int=0,                # Seeds the sampling (captum's inside `preserved_rng`)
                    bs:int=4096,               # Model evaluations (walk states, or captum's row x baseline pairs) per forward pass
                    show:bool=False,           # Show a progress bar over chunks of rows
@@ -162,7 +162,7 @@ def explain_rows(learn, units:InputKind, rows, xs:tuple, df:pd.DataFrame, single
 def explain_table(learn,              # A TabularLearner
         rows,                       # Raw rows: a `pd.Series` (one row) or a DataFrame, with the training columns
         *,
-        target=None,                # Output to explain (see `fastinterp.outputs`): default the prediction's class/output
+        target:int|str=None,        # Output to explain (see `fastinterp.outputs`): default the prediction's class/output
         method='shapley',           # 'shapley' (fastinterp's estimator, no captum needed), another name in `EXPLAIN_METHODS`, or a captum PerturbationAttribution class
         background:pd.DataFrame=None, # Raw reference rows, all used; `None`: `n_background` rows sampled from the validation set
         n_background:int=50,        # Rows sampled from the validation set as the background when `background` is None
@@ -312,7 +312,11 @@ def concat_explanations(*expls,     # Results of `learn.explain` for rows (one o
                                      'additivity_gap': max(gaps) if gaps else None})
 
 # %% ../nbs/22_explain_rows.ipynb #5c0b7a11
-def explain_tensor_rows(learn, rows, names=None, **kwargs):
+def explain_tensor_rows(learn:Learner,    # A learner over tensor columns (not a TabularLearner)
+                        rows,             # Rows in model units: an array or tensor [n, features], or one row
+                        names:list=None,  # Feature names; `None`: x0, x1, ...
+                        **kwargs,         # Passed to `explain_rows` (method, target, background, seed, ...)
+                       ) -> pd.DataFrame: # One row per feature and explained row
     "`explain` of rows of a `Learner` over tensor columns (see `explain_rows`), its features named `names` or x0, x1, ..."
     es = as_eval_set(learn, None, names=names, need_targets=False, max_samples=1, seed=0)
     units = input_kind(learn, es, names)

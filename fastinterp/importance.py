@@ -132,7 +132,7 @@ def compute_importance(run:Runner,         # Runs the jobs: here, or shared acro
                        make_job,           # `make_job(f, r, n)` -> the perturbation of feature `f` in repeat `r`
                        n_repeats:int,      # Repeats per feature (in the first round)
                        bs:int=8192,        # Rows per forward pass
-                       amp=None,           # Autocast dtype (see `autocast_dtype`)
+                       amp:torch.dtype=None, # Autocast dtype (see `autocast_dtype`)
                        show:bool=False,    # Show a progress bar (on rank 0)
                        shard:str='jobs',   # What a share of the work is: a block of 'jobs' or of 'rows'
                        tol:float=None,     # Add repeats, in rounds, to features whose se is above `tol` x the largest |importance|
@@ -239,9 +239,9 @@ FI_FIELDS = {'importances': "[features, repeats]: each repeat's importance, in t
             max_tokens=int_rule(optional=True, hint='tokens to rank'),
             tol=stop_rule('the largest se, as a fraction of the largest |importance|'), time_limit=time_limit_rule)
 def feature_importance(self:Learner,
-        dl=None,                     # Data: `None` (validation set), a DataLoader, a DataFrame with targets, or an `EvalSet`
+        dl:DataLoader|pd.DataFrame|EvalSet=None, # Data: `None` (validation set), a DataLoader, a DataFrame with targets, or an `EvalSet`
         *,
-        metric=None,                 # `None`: the learner's loss, per row; or a fastai metric / `callable(preds, targs)`
+        metric:Callable=None,        # `None`: the learner's loss, per row; or a fastai metric / `callable(preds, targs)`
         n_repeats:int=5,             # Shuffles per feature (in the first round, with `tol` or `time_limit`)
         tol:float=None,              # Add shuffles, in rounds, to the features whose se is above `tol` x the largest |importance|
         time_limit:float=None,       # Seconds after which no round starts; alone, a budget spent on the least resolved features
@@ -257,8 +257,8 @@ def feature_importance(self:Learner,
         bs:int=None,                 # Rows per forward pass; `None`: 8192 for tabular data, 4x the batch size otherwise
         shard:str='jobs',            # Under torch.distributed, what the ranks split: the (feature, repeat) 'jobs', or the 'rows'
         details:bool=False,          # Return a `Result` (frame, importances, repeats, features, rows; see `FI_FIELDS`)
-        X=None,                      # tsai's way to pass data: inputs as arrays (with `y`), read through the validation transforms
-        y=None,                      # The targets of `X`
+        X:np.ndarray=None,           # tsai's way to pass data: inputs as arrays (with `y`), read through the validation transforms
+        y:np.ndarray=None,           # The targets of `X`
         feature_names:list=None,     # tsai's name for `names`
         **tsai_kwargs,               # tsai's other arguments: refused with their counterpart here (see `tsai_args`)
     ) -> pd.DataFrame:               # One row per feature or group, most important first

@@ -609,7 +609,7 @@ def arrays_dl(learn,                # The learner whose validation DataLoader is
 @guarded
 @check_args(max_samples=max_samples_rule, seed=seed_rule)
 def eval_set(self:Learner,
-        dl=None,                     # Data: `None` (validation set), a DataLoader, a DataFrame with targets (see `eval_dl`)
+        dl:DataLoader|pd.DataFrame=None, # Data: `None` (validation set), a DataLoader, a DataFrame with targets (see `eval_dl`)
         *,
         max_samples:int|float=None,  # Rows to keep: int count or float fraction, drawn once without replacement
         seed:int=None,               # Seed of the subsample

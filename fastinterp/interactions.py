@@ -25,9 +25,16 @@ from .analyses import analysis, own_analysis, analysis_setup
 __all__ = ['MAX_INTERACTION_ROWS', 'pd_at_points', 'h_statistics']
 
 # %% ../nbs/19_interactions.ipynb #54935b70
-MAX_INTERACTION_ROWS = 5000   # largest sample: n**2 = 25 million rows per feature or pair
+MAX_INTERACTION_ROWS = 5000   # largest sample: `n**2` = 25 million rows per feature or pair
 
-def pd_at_points(run:Runner, es:EvalSet, groups:list, out_fn, bs:int=8192, amp=None, show:bool=False) -> np.ndarray:
+def pd_at_points(run:Runner,          # The analysis's runner (seed, distributed jobs)
+                 es:EvalSet,          # The rows: the points, and the rows averaged over
+                 groups:list,         # Features (lists of input locations) set together
+                 out_fn:Callable,     # Model output -> the score averaged
+                 bs:int=8192,         # Rows per forward pass
+                 amp:torch.dtype=None, # Autocast dtype (see `autocast_dtype`)
+                 show:bool=False,     # Show a progress bar
+                ) -> np.ndarray:      # [len(groups), n]
     "[len(groups), n]: the average output with the locations of each group set to row `i`'s values in every row"
     n,dev = len(es),es.device
     def _share(share):
@@ -75,10 +82,10 @@ def interaction_features(learn, es:EvalSet, units:InputKind, features, top_k, se
 def feature_interactions(self:Learner,
         features:list=None,          # Raw feature names to pair; `None`: every feature, or the `top_k` most important
         *,
-        dl=None,                     # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
-        max_samples:int|float=200,   # Rows n (int count or float fraction) the PDs are evaluated at and averaged over; cost ~ n**2
+        dl:DataLoader|pd.DataFrame|EvalSet=None, # Data: `None` (validation set), a DataLoader, a DataFrame, or an `EvalSet`
+        max_samples:int|float=200,   # Rows n (int count or float fraction) the PDs are evaluated at and averaged over; cost ~ `n**2`
         top_k:int=8,                 # With `features=None` and more features than this, pair the top_k by importance; `None`: all
-        target=None,                 # Output (see `fastinterp.outputs`): label, name or index (not 'all')
+        target:int|str=None,         # Output (see `fastinterp.outputs`): label, name or index (not 'all')
         names:list=None,             # Names of the columns of tensor inputs (as in `feature_importance`)
         seed:int=None,               # Seed of the subsample and of the importance's shuffles; `None` draws one (in attrs)
         bs:int=None,                 # Rows per forward pass; `None`: 8192 for tabular data, 4x the batch size otherwise

@@ -143,9 +143,9 @@ PI_FIELDS = {'changes': "[phrases, notes], in the table's order: prediction minu
 @check_args(max_phrases=int_rule(hint='candidate phrases to score'), min_notes=int_rule(hint='notes a candidate must occur in'),
             bs=opt_bs_rule)
 def phrase_importance(self:Learner,
-        texts=None,            # Notes: raw texts (a list), a text DataLoader, or `None` (the validation set)
+        texts:list|DataLoader=None, # Notes: raw texts (a list), a text DataLoader, or `None` (the validation set)
         *,
-        target=None,           # Class to explain: default the positive class of a binary classifier, else each note's predicted one
+        target:int|str=None,   # Class to explain: default the positive class of a binary classifier, else each note's predicted one
         n=(1, 3),              # Words per phrase: (fewest, most), or the most
         max_phrases:int=50,    # Candidates: the phrases in the most notes
         min_notes:int=5,       # Candidates occur in at least this many notes

@@ -238,7 +238,8 @@ def _image_cases(expl) -> list:
     return out
 
 # %% ../nbs/35_report.ipynb #34a00007
-def case_kind(expl) -> str:
+def case_kind(expl:pd.DataFrame|ImageExplanation, # An explanation (the result of `learn.explain`)
+             ) -> str:
     "'tabular', 'text', 'image' or 'series': what `expl` explains, or an `ArgumentError` when it is no explanation"
     if isinstance(expl, ImageExplanation): return 'series' if expl['frame'].attrs.get('analysis')=='explain_series' else 'image'
     df = expl['frame'] if isinstance(expl, Result) else expl
@@ -306,8 +307,12 @@ body{margin:0;background:#fff}
 
 class CaseReport:
     "A self-contained HTML report of explained cases: `html` is the whole page, `save` writes it, and a notebook shows it inline"
-    def __init__(self, body:str, title:str, cases:list):
-        self.body,self.title,self.cases,self.path = body,title,cases,None
+    def __init__(self,
+                 body:str,   # The page's body: the cases' HTML
+                 title:str,  # The page's title
+                 cases:list, # (kind, HTML) of each case
+                ):
+        self.body,self.title,self.cases,self.path = body,title,cases,None   # `path`: where `save` last wrote the page
     @property
     def html(self) -> str:
         "The report as one HTML document: no scripts, and a content security policy that lets it load nothing"
@@ -316,7 +321,8 @@ class CaseReport:
                 f'<title>{html.escape(self.title)}</title><style>{_PAGE}{_CSS}</style></head>\n<body>{self._div()}</body></html>\n')
     def _div(self) -> str: return f'<div class="fi-report">{self.body}</div>'
     def _repr_html_(self) -> str: return f'<style>{_CSS}</style>{self._div()}'
-    def save(self, path) -> Path:
+    def save(self, path:str|Path, # The file to write (its folder must exist)
+            ) -> Path:
         "Write the report to `path` (its folder must exist); returns the path"
         p = _check_path(path)
         p.write_text(self.html, encoding='utf-8')

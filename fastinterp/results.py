@@ -37,7 +37,11 @@ def finish(frame:pd.DataFrame, analysis:str, **attrs) -> pd.DataFrame:
 # %% ../nbs/09_results.ipynb #9c77750e
 class Result(dict):
     "An analysis's table (`.frame`) with the arrays it computed as fields; a `dict` with attribute access, like scikit-learn's `Bunch`"
-    def __init__(self, frame:pd.DataFrame, docs:dict=None, **fields):
+    def __init__(self,
+                 frame:pd.DataFrame,  # The analysis's table; its `attrs` are the Result's
+                 docs:dict=None,      # Field name -> what the field holds (shown by `repr`)
+                 **fields,            # The arrays the analysis computed, by name
+                ):
         super().__init__(frame=frame, **fields)
         object.__setattr__(self, '_docs', dict(docs or {}))
     def __getattr__(self, k):
@@ -46,7 +50,9 @@ class Result(dict):
     def __setattr__(self, k, v): self[k] = v
     def __dir__(self): return list(super().__dir__()) + list(self)
     @property
-    def attrs(self): return self['frame'].attrs
+    def attrs(self) -> dict:
+        "The frame's `attrs`: how the analysis was run"
+        return self['frame'].attrs
     @property
     def docs(self) -> dict:
         "What each field holds, in words"

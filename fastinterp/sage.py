@@ -281,15 +281,15 @@ SAGE_FIELDS = {'importance': "[features]: the SAGE values, in the table's order"
             seed=seed_rule, bs=opt_bs_rule, tol=sage_tol_rule, time_limit=time_limit_rule,
             threshold=real_rule(0, 1, low_open=True, optional=True), conditional=flag, bandwidth=real_rule(0, math.inf, low_open=True, high_open=True))
 def sage(self:Learner,
-         dl=None,                     # Data: `None` (validation set), a DataLoader, a DataFrame with targets, or an `EvalSet`
+         dl:DataLoader|pd.DataFrame|EvalSet=None, # Data: `None` (validation set), a DataLoader, a DataFrame with targets, or an `EvalSet`
          *,
-         background=None,             # Raw rows the unknown features are imputed from (all used); `None`: `n_background` validation rows
+         background:pd.DataFrame=None, # Raw rows the unknown features are imputed from (all used); `None`: `n_background` validation rows
          n_background:int=64,         # Background rows sampled from the validation set when `background` is None
          conditional:bool=False,      # Impute the unknown features from background rows like the row in the known ones (a kernel)
          bandwidth:float=KERNEL_WIDTH,# With `conditional`: the kernel's width, in squared standardised distance
          groups:dict|str=None,        # Features that are one player: {'name': ['col_a', 'col_b']}, or 'auto' (see `auto_groups`)
          threshold:float=None,        # With groups='auto': association at which features are grouped (default 0.75)
-         loss_func=None,              # The loss; `None`: the learner's (see the table above for the ones SAGE can average)
+         loss_func:Callable=None,     # The loss; `None`: the learner's (see the table above for the ones SAGE can average)
          n_samples:int=DEFAULT_WALKS, # Walks per row in the first round (an even number, at least 4)
          tol:float=None,              # Add walks, in rounds, until every se is below `tol` x the largest |value|
          time_limit:float=None,       # Seconds after which no round starts

@@ -112,8 +112,8 @@ def exact_shapley(model:torch.nn.Module,      # The model
                   xs:tuple[Tensor,...],        # Processed rows to explain (rows on dim 0, features' columns on dim 1)
                   background:tuple[Tensor,...],# Processed background rows: the reference distribution
                   features:dict,               # name -> [(input, column)]: the players; every column in exactly one
-                  target=None,                 # Output index to explain, one int or one per row; `None` for a one-output model
-                  act=None,                    # Applied to the model's output first (e.g. softmax: `fastinterp.outputs.activation`)
+                  target:int|list=None,        # Output index to explain, one int or one per row; `None` for a one-output model
+                  act:Callable=None,           # Applied to the model's output first (e.g. softmax: `fastinterp.outputs.activation`)
                   bs:int=2048,                 # Model evaluations per forward pass
                   amp:torch.dtype=None,        # Autocast dtype for mixed-precision models on CUDA (`engine.autocast_dtype`)
                   shortcut:bool=None,          # Use the `TabularModel` fast path; `None`: as set by `engine.shortcuts()`
@@ -311,8 +311,8 @@ def shapley_values(model:torch.nn.Module,      # The model
                    xs:tuple[Tensor,...],        # Processed rows to explain (rows on dim 0, features' columns on dim 1)
                    background:tuple[Tensor,...],# Processed background rows: the reference distribution
                    features:dict,               # name -> [(input, column)]: the players; every column in exactly one
-                   target=None,                 # Output index to explain, one int or one per row; `None` for a one-output model
-                   act=None,                    # Applied to the model's output first (e.g. softmax: `fastinterp.outputs.activation`)
+                   target:int|list=None,        # Output index to explain, one int or one per row; `None` for a one-output model
+                   act:Callable=None,           # Applied to the model's output first (e.g. softmax: `fastinterp.outputs.activation`)
                    n_samples:int=DEFAULT_WALKS, # Walks per (row, background row) pair (in the first round): antithetic pairs, stratified quartets from 8
                    exact:bool=None,             # Enumerate every coalition (no sampling error); `None`: when there are at most `EXACT_MAX_FEATURES` features
                    seed:int=0,                  # Seeds the walks (a private generator per block of 64 rows and round); `None` draws one; the global RNG is untouched

@@ -17,7 +17,7 @@ __all__ = ['plot_dendrogram']
 def plot_dendrogram(assoc:pd.DataFrame,    # Association matrix (see `feature_correlation`)
                     threshold:float=None,  # Draw the cut of `cluster_features` at this association level
                     method:str='complete', # scipy linkage method (as in `cluster_features`)
-                    ax=None,               # Axes to draw on; a new figure when `None`
+                    ax:plt.Axes=None,      # Axes to draw on; a new figure when `None`
                     **kwargs):             # Passed to `scipy.cluster.hierarchy.dendrogram`
     "Dendrogram of the features' hierarchical clustering on `1 - |association|`; returns the Axes"
     import matplotlib.pyplot as plt

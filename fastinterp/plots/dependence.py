@@ -67,7 +67,7 @@ def _dots(ax, pdr, f, ice_arr, centered, targets, **kwargs):
 # %% ../../nbs/18_plot_dependence.ipynb #f8d533d6
 @check_args(ice=optional_bool, n_ice=positive_int, centered=flag, rug=flag)
 def plot_partial_dependence(pdr,                # Result of `partial_dependence` or `ale` (a DataFrame, or a `Result` with ICE)
-                            ax=None,            # Axes to draw on; a new figure when `None`
+                            ax:plt.Axes=None,   # Axes to draw on; a new figure when `None`
                             ice:bool=None,      # Draw ICE curves (or spread); `None`: when the result has them
                             n_ice:int=100,      # Most ICE curves drawn (evenly spread over the rows)
                             centered:bool=False,# Continuous: curves minus their first value (c-ICE); categorical: minus the mean

@@ -15,9 +15,9 @@ __all__ = ['plot_explanation', 'plot_explanation_summary']
 # %% ../../nbs/23_plot_explain.ipynb #3ae05334
 @check_args(top_k=positive_int, error=flag)
 def plot_explanation(expl,              # Result of `learn.explain` (a DataFrame or a `Result`)
-                     row=None,          # For a many-row result, the row (its index label) to draw
+                     row:int|str=None,  # For a many-row result, the row (its index label) to draw
                      top_k:int=10,      # Show the `top_k` largest contributions; the rest form one bar
-                     ax=None,           # Axes to draw on; a new figure when `None`
+                     ax:plt.Axes=None,  # Axes to draw on; a new figure when `None`
                      title:str=None,    # Title; defaults to the explained target
                      error:bool=True,   # Whiskers of +-1.96 se on sampled contributions (where the result has `se` > 0)
                     ):
@@ -109,7 +109,7 @@ def _rank01(v:np.ndarray) -> np.ndarray:
 def plot_explanation_summary(ex,                 # The result of `learn.explain(df)` for a DataFrame of rows
                              kind:str='beeswarm', # 'beeswarm' (each row a dot, coloured by its value) or 'bar' (mean |contribution|)
                              top_k:int=20,       # Draw the `top_k` features with the largest mean |contribution|
-                             ax=None,            # Axes to draw on; a new figure, sized to the features, when `None`
+                             ax:plt.Axes=None,   # Axes to draw on; a new figure, sized to the features, when `None`
                             ):                   # The matplotlib `Figure`
     "Summary plot of a many-row explanation: contributions per feature across rows, most important on top"
     import matplotlib.pyplot as plt

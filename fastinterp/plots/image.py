@@ -83,7 +83,7 @@ def pick_case(m:np.ndarray,       # The maps: one per case (`single_ndim`+1 dims
 @check_args(alpha=real_rule(0, 1), positive=flag, fade=flag, outlier_perc=real_rule(0, 50, hint='a percentage of the largest values'))
 def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` for images
                            i:int=None,            # Which image, for a result of several
-                           ax=None,               # Axes to draw on; a new figure when `None`
+                           ax:plt.Axes=None,      # Axes to draw on; a new figure when `None`
                            cmap:str=None,         # Colour map; default 'inferno', perceptually uniform ('RdBu_r', diverging, with `positive=False`)
                            alpha:float=0.6,       # Opacity of the map at its largest value
                            positive:bool=True,    # Show only evidence for the target; False: against it too (blue)
@@ -106,10 +106,14 @@ def plot_image_explanation(expl:ImageExplanation, # Result of `learn.explain` fo
 
 @check_args(n=int_rule(hint='images to show'), ncols=int_rule(optional=True))
 def plot_image_explanations(src,                # A Learner (explains the first `n` images of `dl`) or an `ImageExplanation`
-                            dl=None,            # Data for a Learner; default its validation set
+                            dl:DataLoader=None, # Data for a Learner; default its validation set
                             n:int=9,            # Images to show
                             ncols:int=None,     # Columns of the grid; default about square
-                            cmap:str=None, alpha:float=0.6, positive:bool=True, fade:bool=True, outlier_perc:float=2, # As for `plot_image_explanation`
+                            cmap:str=None,      # Colour map, as for `plot_image_explanation`
+                            alpha:float=0.6,    # Opacity of the maps at their largest value
+                            positive:bool=True, # Show only evidence for the target; False: against it too
+                            fade:bool=True,     # Opacity grows with the map's value; False: uniform `alpha`
+                            outlier_perc:float=2, # Scale each map to this top percentile of |values|
                             **kwargs,           # Passed to `learn.explain` (method, target, layer, ...)
                            ):
     "A grid of explanations (as `plot_image_explanation`); returns the Figure"
@@ -169,9 +173,9 @@ def _edges(fi, R:int, C:int, hw, patch_size):
 # %% ../../nbs/30_plot_image.ipynb #3599274e
 @check_args(patch_size=patch_rule, alpha=real_rule(0, 1), annotate=optional_bool)
 def plot_patch_importance(fi,                  # Result of `learn.feature_importance(patch_size=...)` (a DataFrame or a `Result`)
-                          image=None,          # An example image to draw the grid over (array, PIL image, `ImageExplanation`)
-                          patch_size=None,     # The `patch_size` of `fi`, to place the patches on `image`; `None`: from `fi.attrs`
-                          ax=None,             # Axes to draw on; a new figure when `None`
+                          image:np.ndarray=None, # An example image to draw the grid over (array, PIL image, `ImageExplanation`)
+                          patch_size:int=None, # The `patch_size` of `fi`, to place the patches on `image`; `None`: from `fi.attrs`
+                          ax:plt.Axes=None,    # Axes to draw on; a new figure when `None`
                           cmap:str='inferno',  # Colour map
                           alpha:float=0.75,    # Opacity of the most important patch over `image`
                           annotate:bool=None,  # Write the values in the cells; default when there are at most 64

@@ -41,7 +41,7 @@ def _xerr(d:pd.DataFrame, error:str):
 @check_args(top_k=positive_int, error=one_of('std', 'se', 'ci', None))
 def plot_importance(fi,                # Result of `feature_importance` or `sage` (a DataFrame or a `Result`); or a list or dict of them
                     top_k:int=20,      # Show the `top_k` most important features (of each result)
-                    ax=None,           # Axes to draw on (one result); a new figure when `None`
+                    ax:plt.Axes=None,  # Axes to draw on (one result); a new figure when `None`
                     error:str='std',   # 'std' (spread over repeats), 'se' (+-1.96 se of the mean over repeats), 'ci' (95% interval over rows) or None
                     title:str=None,    # Title; defaults to what is measured and the score's name
                     labels:list=None,  # Several results: each panel's title (a dict's keys by default, else what each measures)

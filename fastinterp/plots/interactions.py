@@ -26,7 +26,7 @@ def _interaction_matrix(df:pd.DataFrame, value:str) -> tuple[list, np.ndarray]:
 # %% ../../nbs/20_plot_interactions.ipynb #de52c5bb
 @check_args(value=one_of('strength', 'h2'), annotate=optional_bool)
 def plot_interactions(h,                     # Result of `feature_interactions` (a DataFrame or a `Result`)
-                      ax=None,               # Axes to draw on; a new figure sized to the number of features when `None`
+                      ax:plt.Axes=None,      # Axes to draw on; a new figure sized to the number of features when `None`
                       value:str='strength',  # What to show: 'strength' (RMS of the interaction, output units) or 'h2'
                       annotate:bool=None,    # Write each cell's value; `None`: when there are at most 12 features
                       title:str=None,        # Title; defaults to what is shown and the target

@@ -17,7 +17,7 @@ __all__ = ['plot_series_explanation']
 @check_args(alpha=real_rule(0, 1), positive=flag)
 def plot_series_explanation(expl:ImageExplanation, # Result of `learn.explain` for a sequence learner
                             i:int=None,            # Which series, for a result of several
-                            ax=None,               # Axes to draw on; a new figure when `None`
+                            ax:plt.Axes=None,      # Axes to draw on; a new figure when `None`
                             names:list=None,       # Channel names; default `channel 0, 1, ...`
                             cmap:str=None,         # Colour map of the strip; default 'Oranges' ('RdBu_r' with `positive=False`)
                             alpha:float=0.8,       # Opacity of the strip

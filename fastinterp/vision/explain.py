@@ -135,12 +135,12 @@ def explain_images(learn,           # An image learner (its input is one batch o
         items,                      # Image(s) as `predict` takes them (path, PIL image, array, tensor), a list of them, or model input (a DataLoader, a batch, a 4-d tensor)
         *,
         method:str='gradcam',       # 'gradcam', 'occlusion' or 'integrated_gradients'
-        target=None,                # Class to explain (see `fastinterp.outputs`): `None` is the positive class of a binary classifier, else each image's predicted class
-        layer=None,                 # Grad-CAM: module of `learn.model` (or its name) to look at; `None`: `find_layer`
+        target:int|str=None,        # Class to explain (see `fastinterp.outputs`): `None` is the positive class of a binary classifier, else each image's predicted class
+        layer:nn.Module|str=None,   # Grad-CAM: module of `learn.model` (or its name) to look at; `None`: `find_layer`
         min_size:int=None,          # Grad-CAM: smallest map `find_layer` accepts (see `MIN_SIZE`)
         window:int=None,            # Occlusion: side of the window in pixels; default an eighth of the image
         stride:int=None,            # Occlusion: step between windows; default half the window
-        baseline=None,              # Occlusion and IG: 'zeros' (default: the mean colour), 'black', a number or a tensor, in model units
+        baseline:str|float|Tensor=None, # Occlusion and IG: 'zeros' (default: the mean colour), 'black', a number or a tensor, in model units
         n_steps:int=None,           # Integrated gradients: steps of the integral (default 32)
         noise_tunnel:bool=False,    # Average the maps over noisy copies of the input (SmoothGrad)
         nt_samples:int=None,        # Noise tunnel: noisy copies (default 8)
@@ -160,12 +160,12 @@ def explain_series(learn,           # A sequence learner (its input is one batch
         items,                      # Raw series (an array or tensor `(N,C,T)`, or one `(C,T)`), which go through the validation transforms; or model input (a DataLoader, a batch tuple)
         *,
         method:str='gradcam',       # 'gradcam', 'occlusion' or 'integrated_gradients'
-        target=None,                # Class to explain (see `fastinterp.outputs`): `None` is the positive class of a binary classifier, else each series' predicted class
-        layer=None,                 # Grad-CAM: module of `learn.model` (or its name) to look at; `None`: `find_layer`
+        target:int|str=None,        # Class to explain (see `fastinterp.outputs`): `None` is the positive class of a binary classifier, else each series' predicted class
+        layer:nn.Module|str=None,   # Grad-CAM: module of `learn.model` (or its name) to look at; `None`: `find_layer`
         min_size:int=None,          # Grad-CAM: smallest map `find_layer` accepts (see `MIN_SIZE`)
         window:int=None,            # Occlusion: window in steps; default an eighth of the series
         stride:int=None,            # Occlusion: step between windows; default half the window
-        baseline=None,              # Occlusion and IG: 'zeros' (default), a number or a tensor, in model units
+        baseline:str|float|Tensor=None, # Occlusion and IG: 'zeros' (default), a number or a tensor, in model units
         n_steps:int=None,           # Integrated gradients: steps of the integral (default 32)
         noise_tunnel:bool=False,    # Average the maps over noisy copies of the input (SmoothGrad)
         nt_samples:int=None,        # Noise tunnel: noisy copies (default 8)
