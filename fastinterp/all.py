@@ -13,6 +13,7 @@ from .shapley import shapley_values, exact_shapley
 from .attribution import EXPLAIN_METHODS
 from .explain_rows import explain_table, explain_tensor_rows, explanation_summary, concat_explanations
 from .explain_text import *
+from .hf_text import HFTokens, explain_hf_text, hf_model, hf_tokenizer, word_frame
 from .vision.explain import IMAGE_METHODS, ImageExplanation, explain_images, explain_series
 from .explain import EXPLAINERS, explanation_for
 from .vision.inputs import decode_images
