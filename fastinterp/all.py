@@ -1,4 +1,4 @@
-"What users call. Importing it applies fastinterp's methods to fastai's `Learner`: `feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `explain` (for every kind of input) and `learn.fastinterp`."
+"What users call. Importing it applies fastinterp's methods to fastai's `Learner`: `feature_importance`, `eval_set`, `partial_dependence`, `ale`, `feature_correlation`, `feature_interactions`, `explain` (for every kind of input), `phrase_importance` and `learn.fastinterp`."
 from .checks import FastinterpError, ArgumentError, DataError
 from .evalset import EvalSet
 from .engine import shortcuts
@@ -12,7 +12,9 @@ from .interactions import *
 from .shapley import shapley_values, exact_shapley
 from .attribution import EXPLAIN_METHODS
 from .explain_rows import explain_table, explain_tensor_rows, explanation_summary, concat_explanations
+from .text_units import *
 from .explain_text import *
+from .phrases import *
 from .hf_text import HFTokens, explain_hf_text, hf_model, hf_tokenizer, word_frame
 from .vision.explain import IMAGE_METHODS, ImageExplanation, explain_images, explain_series
 from .explain import EXPLAINERS, explanation_for
@@ -27,7 +29,7 @@ from .plots.dependence import plot_partial_dependence
 from .plots.correlation import plot_dendrogram
 from .plots.interactions import plot_interactions
 from .plots.explain import plot_explanation, plot_explanation_summary
-from .plots.text import explanation_html, text_words, text_scale
+from .plots.text import explanation_html, text_words, text_scale, phrase_bars, plot_phrases
 from .plots.image import plot_image_explanation, plot_image_explanations, plot_patch_importance
 from .plots.series import plot_series_explanation
 from .plots.drift import plot_importance_history

@@ -14,13 +14,14 @@ from fastai.text.core import (Tokenizer, fix_html, replace_rep, replace_wrep, sp
                              replace_all_caps, replace_maj, lowercase, BOS, EOS, UNK, TK_REP, TK_WREP, TK_UP, TK_MAJ)
 from fastai.text.data import Numericalize
 from .checks import *
-from .checks import check_args, int_rule, flag
+from .checks import check_args, int_rule, flag, one_of
 from .guard import eval_mode, preserved_rng, progress
 from .outputs import activation, output_fn, row_targets
 from .results import finish, result
 from .inputs import text_vocab
 from .evalset import model_device, plain
 from .attribution import captum_attr
+from .text_units import explanation_units
 
 # %% auto #0
 __all__ = ['explain_text', 'text_result']
@@ -404,7 +405,7 @@ def _token_frame(dl, text, ids:list, vocab:list, attributions) -> tuple:
 
 @check_args(n_steps=int_rule(2, hint='steps of the integral'),
             internal_batch_size=int_rule(optional=True, hint='interpolation steps per forward pass; None: from a budget of 2048 token-steps'),
-            carry_grad=flag, details=flag)
+            carry_grad=flag, details=flag, level=one_of('word', 'phrase', 'sentence'))
 def explain_text(learn,                # A fastai TextLearner (a text classifier)
         text,                      # The text to explain, raw (as for `learn.predict`), of any length; or a list of texts
         *,
@@ -413,7 +414,8 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
         internal_batch_size:int=None, # Interpolation steps per forward/backward pass; `None`: 2048 token-steps' worth, so 1 above 1024 tokens
         carry_grad:bool=True,      # Gradient through `AWD_LSTM`'s hidden state across chunks: the true integrated gradients (`False`: fastai's truncated gradient, less memory)
         details:bool=False,        # Return a `Result` with per-text arrays too
-    ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known, start, end (+ text, position and per-text columns for a list)
+        level:str='word',          # 'word': a row per token; 'phrase', 'sentence': summed over them (`explanation_units`)
+    ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known, start, end (+ text, position and per-text columns for a list); with `level`, one per phrase or sentence
     "`learn.explain(text)` of a text classifier: the attribution of each token of `text` to the explained class, by integrated gradients on the embeddings"
     single = isinstance(text, str)
     texts = _texts(text)
@@ -440,7 +442,7 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
         frames.append(fr); notes.append(note); runs.append(r)
     meta = dict(method='IntegratedGradients on embeddings', n_steps=n_steps, internal_batch_size=internal_batch_size,
                 token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad)
-    return text_result(texts, frames, runs, labels, tgt, ids, single, details, alignment=notes, **meta)
+    return text_result(texts, frames, runs, labels, tgt, ids, single, details, level=level, alignment=notes, **meta)
 
 def text_result(texts:list,    # The explained texts
                 frames:list,   # Per text: its frame (one row per token, or per word)
@@ -450,6 +452,7 @@ def text_result(texts:list,    # The explained texts
                 ids:list,      # Per text: its token ids [1, seq_len]
                 single:bool,   # One text (its numbers in attrs) rather than a list (per-text columns)
                 details:bool,  # Return a `Result` with per-text arrays too
+                level:str='word', # 'word': the frames as they are; 'phrase', 'sentence': summed over them (`explanation_units`)
                 fields:dict=None, # More per-text arrays for the `Result`, {name: (doc, values)}
                 **meta,        # attrs: the method and its settings
                ):
@@ -468,6 +471,7 @@ def text_result(texts:list,    # The explained texts
         for c,k in (('prediction','prediction'), ('base_value','base_prediction'), ('convergence_delta','delta')):
             res[c] = np.repeat(np.array([r[k] for r in runs], dtype=float), n)
         res = finish(res, 'explain_text', **meta)
+    if level!='word': res = explanation_units(res, level)
     more = fields or {}
     return result(res, details, docs={'ids': 'per text: its token ids', 'attributions': 'per text: each token\'s attribution', 'target': 'per text: the output index explained', 'prediction': 'per text: the explained output', 'base_value': 'per text: the output at the baseline', 'convergence_delta': 'per text: |sum of attributions - (prediction - base_value)|', 'internal_batch_size': 'per text: integration steps per pass used', **{k: d for k,(d,_) in more.items()}}, ids=[x[0].cpu().numpy() for x in ids], attributions=[r['attributions'] for r in runs],
                   target=tgt.cpu().numpy(), prediction=np.array([r['prediction'] for r in runs]),

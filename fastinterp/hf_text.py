@@ -103,7 +103,7 @@ def _baseline_token(tok, baseline:str) -> int:
 
 @check_args(n_steps=int_rule(2, hint='steps of the integral'),
             internal_batch_size=int_rule(optional=True, hint='interpolation steps per forward pass; None: from a budget of 2048 token-steps'),
-            baseline=one_of('pad', 'mask'), details=flag)
+            baseline=one_of('pad', 'mask'), details=flag, level=one_of('word', 'phrase', 'sentence'))
 def explain_hf_text(learn,             # A Learner whose model is (or wraps) a Hugging Face transformer fed token ids
         text,                      # The text to explain, raw, as written; or a list of texts
         *,
@@ -113,7 +113,8 @@ def explain_hf_text(learn,             # A Learner whose model is (or wraps) a H
         n_steps:int=50,            # Steps of the integrated-gradients integral
         internal_batch_size:int=None, # Interpolation steps per forward/backward pass; `None`: 2048 token-steps' worth
         details:bool=False,        # Return a `Result` with per-text arrays too (per token: `attributions`, `words`)
-    ) -> pd.DataFrame:             # One row per word, in text order: token (the word as written), attribution, special, known, start, end
+        level:str='word',          # 'word': a row per word; 'phrase', 'sentence': summed over them (`explanation_units`)
+    ) -> pd.DataFrame:             # One row per word, in text order: token (the word as written), attribution, special, known, start, end; with `level`, one per phrase or sentence
     "`learn.explain(text)` of a transformer: each word's attribution to the explained class, by integrated gradients on the input embeddings"
     single = isinstance(text, str)
     texts = _texts(text)
@@ -139,7 +140,7 @@ def explain_hf_text(learn,             # A Learner whose model is (or wraps) a H
                 token_step_budget=TOKEN_STEP_BUDGET, baseline=f"{tok.convert_ids_to_tokens(fill)} at every non-special token",
                 special_tokens=[' '.join(t for t,s in zip(e['tokens'], e['special']) if s) for e in encs],
                 special_attribution=spec[0] if single else spec, alignment=['exact']*len(texts))
-    return text_result(texts, frames, runs, labels, tgt, ids, single, details,
+    return text_result(texts, frames, runs, labels, tgt, ids, single, details, level=level,
                        fields={'words': ("per text: each token's word (a row of the text's frame; -1: a special token)", of)}, **meta)
 
 # %% ../nbs/24b_hf_text.ipynb #b8c3d9e4

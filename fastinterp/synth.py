@@ -10,8 +10,8 @@ from fastai.tabular.all import (TabularDataLoaders, tabular_learner, Categorify,
 
 # %% auto #0
 __all__ = ['CAT_EFFECT', 'TEXT_FILLER', 'synth_df', 'synth_dls', 'synth_learner', 'interaction_df', 'interaction_learner',
-           'twin_df', 'twin_dls', 'twin_learner', 'synth_text_df', 'synth_text_learner', 'square_images', 'image_dls',
-           'small_cnn', 'pulse_series', 'StandardizeSeries', 'series_dls', 'small_cnn1d']
+           'twin_df', 'twin_dls', 'twin_learner', 'synth_text_df', 'phrase_text_df', 'synth_text_learner',
+           'square_images', 'image_dls', 'small_cnn', 'pulse_series', 'StandardizeSeries', 'series_dls', 'small_cnn1d']
 
 # %% ../nbs/02_synth.ipynb #f95855ec
 CAT_EFFECT = {'a': -1.5, 'b': 0.0, 'c': 1.5}
@@ -129,6 +129,26 @@ def synth_text_df(n:int=300,             # Sentences
         rows.append((' '.join(words), label))
     return pd.DataFrame(rows, columns=['text','label'])
 
+def phrase_text_df(n:int=600,                     # Notes
+                   seed:int=0,                    # Seed of numpy's private `default_rng`
+                   phrase:tuple=('family','visit'), # The two words that, side by side in this order, make the label 'pos'
+                  ) -> pd.DataFrame:
+    "Notes `text` of 6-10 filler words and both words of `phrase`: side by side in the 'pos' half, apart in the 'neg' half"
+    rng = np.random.default_rng(seed)
+    a,b = phrase
+    rows = []
+    for i in range(n):
+        words = list(rng.choice(TEXT_FILLER, rng.integers(6, 11)))
+        if i%2:
+            k = int(rng.integers(0, len(words)+1))
+            words[k:k] = [a, b]
+        else:
+            i1,i2 = sorted(rng.choice(len(words)+1, 2, replace=False))
+            first,second = (a, b) if rng.random()<0.5 else (b, a)
+            words.insert(i2, second); words.insert(i1, first)     # at least one filler word between them
+        rows.append((' '.join(words), 'pos' if i%2 else 'neg'))
+    return pd.DataFrame(rows, columns=['text','label'])
+
 def synth_text_learner(n:int=400,        # Sentences
                        epochs:int=4,     # Epochs of `fit_one_cycle`
                        seed:int=0,       # Seed of the data, the split and the training
@@ -136,12 +156,13 @@ def synth_text_learner(n:int=400,        # Sentences
                        emb_sz:int=32,    # Embedding size of the AWD_LSTM
                        n_hid:int=64,     # Hidden size of the AWD_LSTM
                        drop_mult:float=0.1, # Dropout multiplier (fastai's AWD_LSTM fails on recent torch with 0)
+                       df:pd.DataFrame=None, # Texts `text` and labels `label`; `None`: `synth_text_df(n, seed)`
                        **kwargs):        # Passed to `text_classifier_learner`
-    "A tiny AWD_LSTM `TextLearner` (1 layer, no pretrained weights) trained on `synth_text_df`, quietly"
+    "A tiny AWD_LSTM `TextLearner` (1 layer, no pretrained weights) trained on `synth_text_df` (or `df`), quietly"
     from fastai.text.all import (DataBlock, TextBlock, CategoryBlock, ColReader, text_classifier_learner, AWD_LSTM,
                                  awd_lstm_clas_config)
     set_seed(seed, reproducible=True)
-    df = synth_text_df(n, seed=seed)
+    if df is None: df = synth_text_df(n, seed=seed)
     blk = DataBlock(blocks=(TextBlock.from_df('text', seq_len=16, min_freq=1, n_workers=0), CategoryBlock),
                     get_x=ColReader('text'), get_y=ColReader('label'), splitter=RandomSplitter(0.2, seed=seed))
     dls = blk.dataloaders(df, bs=32)

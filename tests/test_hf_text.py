@@ -213,3 +213,15 @@ def test_hf_without_transformers():
         print('ok')''')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and out.stdout.strip().endswith('ok'), out.stderr[-3000:]
+
+
+def test_hf_phrase_level(bert):
+    "Known answer at the phrase level (issue 29 §2, kind-agnostic over the word frame): the planted phrase is each class-1 note's top phrase"
+    from fastinterp.text_units import top_units
+    texts = class1_notes()[:8]
+    tops = [top_units(bert.explain(t, target=1, level='phrase', n_steps=100), 1).token.iloc[0] for t in texts]
+    fct.test_eq(tops, ['family visit']*len(texts))
+    u = bert.explain(texts[0] + '. Rested well.\nNo pain', target=1, level='sentence')
+    fct.test_eq(u.attrs['level'], 'sentence')
+    w = bert.explain(texts[0] + '. Rested well.\nNo pain', target=1)
+    fct.test_close(u['attribution'].sum(), w['attribution'].sum(), eps=1e-9)   # the same words' values, regrouped

@@ -7,12 +7,14 @@ from __future__ import annotations
 import html, math, re
 import numpy as np, pandas as pd
 from fastai.text.core import defaults as text_defaults
-from ..checks import ArgumentError, check_args, real_rule, flag
-from ..results import finish, frame_of, one_of_many
+from fastcore.meta import delegates
+from ..checks import ArgumentError, check_args, real_rule, flag, positive_int
+from ..results import finish, frame_of, one_of_many, literal
 from ..explain_text import token_spans
+from ..text_units import top_units
 
 # %% auto #0
-__all__ = ['text_words', 'text_scale', 'texts_html', 'TextHTML', 'explanation_html']
+__all__ = ['text_words', 'text_scale', 'texts_html', 'TextHTML', 'explanation_html', 'phrase_bars', 'plot_phrases']
 
 # %% ../../nbs/25_plot_text.ipynb #8e249605
 _NOT_WORDS = ('xxbos', 'xxeos', 'xxpad', 'xxfld')   # a rebuilt text draws none of these
@@ -250,3 +252,53 @@ def explanation_html(expl:pd.DataFrame,     # Result of `TextLearner.explain` (a
     df = frame_of(expl, 'explain_text', {'token','attribution'}, 'explanation_html')
     s = texts_html(df, text, scale, show_special)
     return s if as_str else TextHTML(s)
+
+# %% ../../nbs/25_plot_text.ipynb #0d7c2efb
+@check_args(k=positive_int)
+def phrase_bars(res,              # `learn.phrase_importance(...)`, or `learn.explain(text, level='phrase'|'sentence')` (a DataFrame or `Result`)
+                k:int=15,         # Bars: the `k` strongest
+                text:int=None,    # For the explanation of a list of texts, which text (its position)
+               ) -> pd.DataFrame: # label, value, low, high (NaN: no interval), in drawing order (strongest first)
+    "The phrases `plot_phrases` draws: the `k` largest |values|, with their 95% intervals where the table has them"
+    df = frame_of(res, ('phrase_importance', 'explain_text'), (), 'phrase_bars')
+    if df.attrs.get('analysis')=='phrase_importance' or 'phrase' in df.columns:
+        d = df[df['explained_by'].isna()] if 'explained_by' in df.columns else df
+        d = d.iloc[np.argsort(-d['importance'].abs().to_numpy(), kind='stable')].head(k)
+        return pd.DataFrame({'label': d['phrase'].astype(str).to_numpy(), 'value': d['importance'].to_numpy(dtype=float),
+                             'low': d['ci_low'].to_numpy(dtype=float), 'high': d['ci_high'].to_numpy(dtype=float)})
+    if df.attrs.get('level', 'word')=='word' or 'level' not in df.columns:
+        raise ArgumentError("phrase_bars draws phrases or sentences: pass learn.explain(text, level='phrase') (or 'sentence'), "
+                            "or learn.phrase_importance(texts).")
+    if 'text' in df.columns: df = one_of_many(df, 'text', text)        # an error that lists the texts, when not one of them
+    elif text is not None: raise ArgumentError("text= is for the explanation of a list of texts; this one explains a single text.")
+    d = top_units(df, k)
+    return pd.DataFrame({'label': d['token'].astype(str).to_numpy(), 'value': d['attribution'].to_numpy(dtype=float),
+                         'low': np.nan, 'high': np.nan})
+
+def _short(s:str, n:int=60) -> str: return s if len(s)<=n else s[:n-1]+'…'    # a long sentence as a bar label
+
+@delegates(phrase_bars)
+def plot_phrases(res,             # `learn.phrase_importance(...)` or `learn.explain(text, level='phrase'|'sentence')`
+                 ax=None,         # Axes to draw on; a new figure when `None`
+                 title:str=None,  # Title; by default what the bars are
+                 **kwargs):       # `k=`, `text=` (see `phrase_bars`)
+    "Horizontal bars of the strongest phrases or sentences, the strongest on top (green: raise the class, red: lower it); returns the Axes"
+    import matplotlib.pyplot as plt
+    d = phrase_bars(res, **kwargs).iloc[::-1]
+    df = frame_of(res, ('phrase_importance', 'explain_text'), (), 'plot_phrases')
+    if ax is None: _,ax = plt.subplots(figsize=(6.5, 0.3*len(d)+1.3))
+    y = np.arange(len(d))
+    xerr = np.stack([d['value']-d['low'], d['high']-d['value']]) if len(d) and d['low'].notna().all() else None
+    rgb = lambda c: tuple(int(x)/255 for x in c.split(','))
+    ax.barh(y, d['value'], xerr=xerr, capsize=2, color=[rgb(_POS if v>=0 else _NEG) for v in d['value']])
+    ax.set_yticks(y, [literal(_short(s)) for s in d['label']])
+    ax.axvline(0, color='grey', lw=0.8)
+    cls = df.attrs.get('target')
+    if df.attrs.get('analysis')=='phrase_importance':
+        ax.set_xlabel(literal(f"drop in P({cls}) when the phrase is occluded\n(mean over the notes holding it; whiskers: 95% interval)"))
+        default = f"Phrases that move class {cls} most, over {df.attrs.get('n_notes')} notes"
+    else:
+        ax.set_xlabel(literal(f"attribution to class {cls}"))
+        default = f"Strongest {df.attrs.get('level', 'phrase')}s of the text"
+    ax.set_title(literal(default if title is None else title))
+    return ax
