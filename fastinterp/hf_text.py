@@ -4,7 +4,7 @@
 
 # %% ../nbs/24b_hf_text.ipynb #3b0d5e21
 from __future__ import annotations
-import sys
+import re, sys
 import numpy as np, pandas as pd, torch
 from torch import Tensor, nn
 from .checks import *
@@ -15,10 +15,12 @@ from .evalset import model_device
 from .perturb import Perturbation
 from .inputs import InputKind, Tokens, register_kind
 from .explain_text import attribute_tokens, text_result, _texts, TOKEN_STEP_BUDGET
+from .text_units import _n_range
+from .phrases import PhraseReader, PHRASE_READERS
 
 # %% auto #0
 __all__ = ['INSTALL_TRANSFORMERS', 'hf_model', 'hf_tokenizer', 'Logits', 'word_frame', 'explain_hf_text', 'MaskAt', 'HFTokens',
-           'tiny_bert_learner']
+           'HFPhrases', 'tiny_bert_learner']
 
 # %% ../nbs/24b_hf_text.ipynb #5c1e7a20
 INSTALL_TRANSFORMERS = 'pip install transformers tokenizers'   # what the `transformers` extra adds
@@ -163,20 +165,31 @@ def _continues(tok):
         if sum(t.startswith(mark) for t in vocab) > len(vocab)//10: return lambda t: not t.startswith(mark)
     return lambda t: False
 
+def _goes_on(tok) -> list:
+    "Per token id, whether it continues the word before it (see `_continues`)"
+    cont = _continues(tok)
+    return [cont(t) for t in tok.convert_ids_to_tokens(list(range(len(tok))))]
+
+def _word_runs(row:list, goes_on:list, special:set) -> list:
+    "(start, end) of each word in a row of ids: a piece and the pieces that continue it; special tokens are no words"
+    out,j = [],0
+    while j<len(row):
+        if row[j] in special: j += 1; continue
+        k = j+1
+        while k<len(row) and row[k] not in special and goes_on[row[k]]: k += 1
+        out.append((j, k)); j = k
+    return out
+
+def _word_name(tok, pieces) -> str: return tok.convert_tokens_to_string(tok.convert_ids_to_tokens(list(pieces))).strip()
+
 def _word_positions(ids:Tensor, tok) -> dict:
     "{word: (rows, cols)} of every whole word (its pieces merged) in the token ids [N, L], special tokens left out"
-    cont,special,words,names = _continues(tok),set(tok.all_special_ids),{},{}
-    goes_on = [cont(t) for t in tok.convert_ids_to_tokens(list(range(len(tok))))]
+    goes_on,special,words,names = _goes_on(tok),set(tok.all_special_ids),{},{}
     for r,row in enumerate(ids.tolist()):
-        j = 0
-        while j<len(row):
-            if row[j] in special: j += 1; continue
-            k = j+1
-            while k<len(row) and row[k] not in special and goes_on[row[k]]: k += 1
+        for j,k in _word_runs(row, goes_on, special):
             key = tuple(row[j:k])
-            if key not in names: names[key] = tok.convert_tokens_to_string(tok.convert_ids_to_tokens(list(key))).strip()
+            if key not in names: names[key] = _word_name(tok, key)
             words.setdefault(names[key], []).extend((r, c) for c in range(j, k))
-            j = k
     return words
 
 @register_kind
@@ -205,6 +218,57 @@ class HFTokens(Tokens):
     def job(self, name, locs, seed, n):
         return MaskAt(0, *self.ids[name], self.fill) if self.masks else super().job(name, locs, seed, n)
     def describe(self): return dict(max_tokens=self.max_tokens, mask_token=self.mask_token) if self.masks else {}
+
+# %% ../nbs/24b_hf_text.ipynb #d2e4f6a8
+class HFPhrases(PhraseReader):
+    "What `phrase_importance` reads of a transformer's notes: words are pieces merged, a phrase's key a tuple of words (tuples of ids)"
+    @classmethod
+    def accepts(cls, learn) -> bool: return hf_model(getattr(learn, 'model', None)) is not None
+    def __init__(self, learn):
+        self.learn,self.tok = learn,hf_tokenizer(learn)
+        fill = self.tok.mask_token_id if self.tok.mask_token_id is not None else self.tok.unk_token_id
+        if fill is None: raise ArgumentError("The tokenizer has neither a [MASK] nor an [UNK] token to occlude phrases with.")
+        self.fill,self.occluder = int(fill),self.tok.convert_ids_to_tokens(int(fill))
+        self.goes_on,self.special = _goes_on(self.tok),set(self.tok.all_special_ids)
+        self.wordy = [bool(re.search(r'\w', t)) for t in self.tok.convert_ids_to_tokens(list(range(len(self.tok))))]
+    def notes(self, texts) -> list:
+        if texts is None or hasattr(texts, 'dataset'):
+            ds = (self.learn.dls.valid if texts is None else texts).dataset
+            return [torch.as_tensor(ds[i][0]).long().cpu() for i in range(len(ds))]
+        return [torch.tensor(self.tok(t)['input_ids']) for t in _texts(texts)]
+    def _segments(self, row:list) -> list:
+        "Runs of words side by side: punctuation, special tokens and [UNK] end a run"
+        segs,cur,end = [],[],None
+        for a,b in _word_runs(row, self.goes_on, self.special):
+            if not self.wordy[row[a]] or a!=end:
+                if cur: segs.append(cur)
+                cur = []
+            if self.wordy[row[a]]: cur.append((a, b))
+            end = b
+        return segs + ([cur] if cur else [])
+    def phrases(self, ids:np.ndarray, n) -> dict:
+        row,(lo,hi),out = ids.tolist(),_n_range(n),{}
+        for seg in self._segments(row):
+            for i in range(len(seg)):
+                for L in range(lo, min(hi, len(seg)-i)+1):
+                    ws = seg[i:i+L]
+                    out.setdefault(tuple(tuple(row[a:b]) for a,b in ws), []).extend(p for a,b in ws for p in range(a, b))
+        return out
+    def given(self, phrases:list) -> list:
+        out = []
+        for ph in phrases:
+            row = self.tok(str(ph), add_special_tokens=False)['input_ids']
+            if self.tok.unk_token_id in row:
+                raise ArgumentError(f"The phrase {ph!r} has words the tokenizer can't spell (the model reads [UNK]); leave it out.")
+            segs = self._segments(row)
+            if len(segs)!=1: raise ArgumentError(f"The phrase {ph!r} is not one run of words (it is empty, or punctuation splits it); "
+                                                 "pass words separated by spaces.")
+            out.append(tuple(tuple(row[a:b]) for a,b in segs[0]))
+        return out
+    def name(self, key) -> str: return ' '.join(_word_name(self.tok, w) for w in key)
+    def n_tokens(self, key) -> int: return sum(len(w) for w in key)
+
+PHRASE_READERS.insert(0, HFPhrases)
 
 # %% ../nbs/24b_hf_text.ipynb #c4a7e1f9
 def tiny_bert_learner(texts:list,        # Training texts

@@ -24,7 +24,7 @@ from .explain_text import _texts
 from .text_units import _n_range
 
 # %% auto #0
-__all__ = ['PI_FIELDS']
+__all__ = ['PHRASE_READERS', 'PI_FIELDS', 'PhraseReader', 'phrase_reader']
 
 # %% ../nbs/24a_phrases.ipynb #77071e08
 WORD,MARK,BREAK = 0,1,2   # a token that can be part of a phrase; a case mark, skipped; anything else, which ends a phrase
@@ -111,13 +111,12 @@ def explained_by(cands:list, changes:np.ndarray, mean:np.ndarray) -> list:
     return out
 
 # %% ../nbs/24a_phrases.ipynb #f2547d17
-def phrase_table(cands:list, vocab:list, changes:np.ndarray, occurrences:list) -> tuple:
+def phrase_table(cands:list, name, changes:np.ndarray, occurrences:list) -> tuple:
     "The table of `phrase_importance` (importance: the mean change over the notes holding the phrase), and the candidates' order in it"
     held = ~np.isnan(changes)
     mean = np.where(held, changes, 0).sum(1)/np.maximum(held.sum(1), 1)
     mean[held.sum(1)==0] = np.nan
     se = permutation_se(changes)
-    name = lambda k: ' '.join(vocab[i] for i in k)
     res = pd.DataFrame({'phrase': [name(k) for k in cands], 'n_words': [len(k) for k in cands],
                         'importance': mean, 'se': se, 'ci_low': mean-1.96*se, 'ci_high': mean+1.96*se,
                         'n_notes': held.sum(1), 'n_occurrences': occurrences,
@@ -134,6 +133,31 @@ def _note_ids(learn, texts) -> list:
         if dl is None: dl = learn.dls.test_dl(_texts(texts))
         ds = dl.dataset
         return [plain(ds[i][0]).long() for i in range(len(ds))]
+
+class PhraseReader:
+    "What `phrase_importance` reads of a fastai text classifier: its notes' ids, their phrases and where they are, the occluding token"
+    occluder = 'xxunk'
+    @classmethod
+    def accepts(cls, learn) -> bool: return is_text_dl(getattr(getattr(learn, 'dls', None), 'valid', None))
+    def __init__(self, learn):
+        self.learn,self.vocab = learn,text_vocab(learn)
+        if 'xxunk' not in self.vocab: raise ArgumentError("The text vocabulary has no 'xxunk' token to occlude phrases with.")
+        self.fill,self.roles = self.vocab.index('xxunk'),token_roles(self.vocab)
+        self.reps = {self.vocab.index(t) for t in ('xxrep', 'xxwrep') if t in self.vocab}
+    def notes(self, texts) -> list: return _note_ids(self.learn, texts)                # per note, its ids (1-d)
+    def phrases(self, ids:np.ndarray, n) -> dict: return note_phrases(ids, self.roles, n, self.reps)   # key -> positions
+    def given(self, phrases:list) -> list: return given_phrases(phrases, self.vocab)  # keys, one per word
+    def name(self, key) -> str: return ' '.join(self.vocab[i] for i in key)
+    def n_tokens(self, key) -> int: return len(key)                                     # positions per occurrence
+
+PHRASE_READERS = [PhraseReader]   # tried in order; `fastinterp.hf_text` puts a transformer's first
+
+def phrase_reader(learn) -> PhraseReader:
+    "The reader of `learn`'s notes: the first in `PHRASE_READERS` that accepts it"
+    for r in PHRASE_READERS:
+        if r.accepts(learn): return r(learn)
+    raise ArgumentError("phrase_importance is for fastai text classifiers (a TextLearner over token ids) and Hugging Face "
+                        "transformers over token ids (fastinterp.hf_text); for other learners use feature_importance.")
 
 PI_FIELDS = {'changes': "[phrases, notes], in the table's order: prediction minus prediction with the phrase occluded (NaN: absent)",
              'predictions': '[notes]: the explained output of each note as it is', 'target': '[notes]: the output explained per note'}
@@ -153,19 +177,13 @@ def phrase_importance(self:Learner,
         bs:int=None,           # Occluded copies per forward pass; `None`: 4x the batch size
         details:bool=False,    # Return a `Result` with the per-note changes too
     ) -> pd.DataFrame:         # One row per phrase, largest |importance| first
-    "How much each phrase raises (or lowers) the explained class's probability: occlude all its occurrences in each note with xxunk"
-    if not is_text_dl(getattr(self.dls, 'valid', None)):
-        raise ArgumentError("phrase_importance is for fastai text classifiers (a TextLearner over token ids); for other learners "
-                            "use feature_importance.")
+    "How much each phrase raises (or lowers) the explained class's probability: occlude all its occurrences in each note (xxunk, [MASK])"
+    reader = phrase_reader(self)
     lo,hi = _n_range(n)
-    vocab = text_vocab(self)
-    if 'xxunk' not in vocab: raise ArgumentError("The text vocabulary has no 'xxunk' token to occlude phrases with.")
-    unk,roles = vocab.index('xxunk'),token_roles(vocab)
-    reps = {vocab.index(t) for t in ('xxrep', 'xxwrep') if t in vocab}
-    notes = _note_ids(self, texts)
+    notes = reader.notes(texts)
     if not notes: raise DataError("There are no notes to score: pass a non-empty list of texts or a DataLoader with rows.")
-    found = [note_phrases(x.numpy(), roles, (lo, hi), reps) for x in notes]
-    cands = given_phrases(phrases, vocab) if phrases is not None else frequent_phrases(found, max_phrases, min_notes)
+    found = [reader.phrases(x.numpy(), (lo, hi)) for x in notes]
+    cands = reader.given(phrases) if phrases is not None else frequent_phrases(found, max_phrases, min_notes)
     if not cands: raise DataError(f"No phrase of {lo} to {hi} words occurs in {min_notes} or more of the {len(notes)} notes: lower "
                                   "min_notes, or pass more notes.")
     model,act = self.model,activation(self)
@@ -175,17 +193,17 @@ def phrase_importance(self:Learner,
     outs,held = [],[]
     for i in progress(range(len(notes)), self, show=None if len(notes)>1 else False):
         here = [c for c,k in enumerate(cands) if k in found[i]]
-        jobs = [Replace([(0, p) for p in found[i][cands[c]]], [unk]*len(found[i][cands[c]])) for c in here]
+        jobs = [Replace([(0, p) for p in found[i][cands[c]]], [reader.fill]*len(found[i][cands[c]])) for c in here]
         outs.append(occlusion_outputs(model, notes[i][None].to(dev), jobs, act, bs, amp)); held.append(here)
     tgt,labels = row_targets(self, target, torch.stack([o[0] for o in outs]))
     t = tgt.cpu().numpy()
     pred = np.array([float(o[0, t[i]]) for i,o in enumerate(outs)])
     changes = np.full((len(cands), len(notes)), np.nan)
     for i,(o,here) in enumerate(zip(outs, held)): changes[here, i] = pred[i] - o[1:, t[i]].double().numpy()
-    occurrences = [sum(len(f.get(k, ())) for f in found)//len(k) for k in cands]
-    res,order = phrase_table(cands, vocab, changes, occurrences)
+    occurrences = [sum(len(f.get(k, ())) for f in found)//reader.n_tokens(k) for k in cands]
+    res,order = phrase_table(cands, reader.name, changes, occurrences)
     finish(res, 'phrase_importance', target=labels[0] if len(set(labels))==1 else 'predicted class of each note', n_notes=len(notes),
            n=[lo, hi], max_phrases=max_phrases if phrases is None else None, min_notes=min_notes if phrases is None else None,
-           occlusion='every occurrence of the phrase\'s words replaced by xxunk', score='probability of the explained class',
+           occlusion=f'every occurrence of the phrase\'s words replaced by {reader.occluder}', score='probability of the explained class',
            interval='95%, the notes holding the phrase as a sample')
     return result(res, details, docs=PI_FIELDS, changes=changes[order], predictions=pred, target=t)

@@ -225,3 +225,35 @@ def test_hf_phrase_level(bert):
     fct.test_eq(u.attrs['level'], 'sentence')
     w = bert.explain(texts[0] + '. Rested well.\nNo pain', target=1)
     fct.test_close(u['attribution'].sum(), w['attribution'].sum(), eps=1e-9)   # the same words' values, regrouped
+
+
+def test_hf_phrase_importance(bert):
+    """Known answer across notes (issue 29 §2 with the transformer): the planted phrase first; each word alone, also in
+    class-0 notes where occluding it changes little, clearly below. Reference: one note occluded by hand"""
+    texts = [t for t, _ in phrase_notes(200, seed=1)]
+    pi = bert.phrase_importance(texts, target=1, details=True)
+    fi = pi.frame
+    fct.test_eq(fi.phrase[0], 'family visit')
+    top = fi.set_index('phrase')
+    assert top.importance['family visit'] > 0.8, top.importance['family visit']    # occluding it flips the prediction
+    for w in PHRASE:
+        assert top.importance[w] < 0.6*top.importance['family visit'], (w, top.importance[w])
+        assert top.ci_high[w] < top.ci_low['family visit'], w
+    fct.test_eq(fi.attrs['occlusion'], "every occurrence of the phrase's words replaced by [MASK]")
+    tok, row = bert.tokenizer, int(np.flatnonzero(fi.phrase.to_numpy() == 'family visit')[0])
+    i = int(np.flatnonzero(~np.isnan(pi.changes[row]))[0])
+    x = torch.tensor([tok(texts[i])['input_ids']])
+    fam, vis = (tok(w, add_special_tokens=False)['input_ids'] for w in PHRASE)
+    occ = x.clone()
+    for j in range(x.shape[1]):
+        if x[0, j:j+len(fam)].tolist() == fam and x[0, j+len(fam):j+len(fam)+len(vis)].tolist() == vis:
+            occ[0, j:j+len(fam)+len(vis)] = tok.mask_token_id
+    assert (occ != x).any()
+    with torch.no_grad():
+        bert.model.eval()
+        p, q = (float(torch.softmax(bert.model(t), -1)[0, 1]) for t in (x, occ))
+    # one note alone vs the note and its occluded copies in one batch: float32 kernels may differ in the last bits
+    fct.test_close(pi.changes[row, i], p - q, eps=1e-5)
+    given = bert.phrase_importance(texts[:20], target=1, phrases=['Family visit', 'nurse'])
+    fct.test_eq(set(given.phrase), {'family visit', 'nurse'})
+    with pytest.raises(ArgumentError, match="can't spell"): bert.phrase_importance(texts[:20], phrases=['family ∰'])
