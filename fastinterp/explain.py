@@ -26,8 +26,8 @@ __all__ = ['EXPLAINERS', 'explanation_for']
 EXPLAINERS = {'table': explain_table, 'rows': explain_tensor_rows, 'text': explain_text, 'hf_text': explain_hf_text,
               'images': explain_images, 'series': explain_series}
 
-_WHICH = ("learn.explain supports TabularLearner, TextLearner, Hugging Face transformers over token ids, image learners (a Learner whose input is one image batch (N,C,H,W)), "
-          "sequence learners (N,C,T) and learners over rows of tensor columns")
+_WHICH = ("learn.explain supports TabularLearner, TextLearner, Hugging Face transformers over token ids, image learners "
+          "(a Learner whose input is one image batch (N,C,H,W)), sequence learners (N,C,T) and learners over rows of tensor columns")
 
 def _first_inputs(dl) -> tuple|None:
     "The inputs of one batch of `dl`, or `None` when it gives none"

@@ -110,14 +110,14 @@ def explain_hf_text(learn,             # A Learner whose model is (or wraps) a H
         text,                      # The text to explain, raw, as written; or a list of texts
         *,
         tokenizer=None,            # The tokenizer the model was trained with (fast); `None`: `learn.tokenizer`
-        target=None,               # Class to explain (see `fastinterp.outputs`): default the positive class of a binary classifier, else each text's predicted one
+        target=None,               # Class to explain: default a binary classifier's positive class, else each text's predicted one
         baseline:str='pad',        # The baseline of every non-special token: 'pad' ([PAD]) or 'mask' ([MASK]); [CLS], [SEP] stay themselves
         n_steps:int=50,            # Steps of the integrated-gradients integral
         internal_batch_size:int=None, # Interpolation steps per forward/backward pass; `None`: 2048 token-steps' worth
         details:bool=False,        # Return a `Result` with per-text arrays too (per token: `attributions`, `words`)
         level:str='word',          # 'word': a row per word; 'phrase', 'sentence': summed over them (`explanation_units`)
-    ) -> pd.DataFrame:             # One row per word, in text order: token (the word as written), attribution, special, known, start, end; with `level`, one per phrase or sentence
-    "`learn.explain(text)` of a transformer: each word's attribution to the explained class, by integrated gradients on the input embeddings"
+    ) -> pd.DataFrame:             # One row per word, in text order: token (as written), attribution, special, known, start, end
+    "`learn.explain(text)` of a transformer: each word's attribution to the class, by integrated gradients on the input embeddings"
     single = isinstance(text, str)
     texts = _texts(text)
     tok = hf_tokenizer(learn, tokenizer)
@@ -280,7 +280,7 @@ def tiny_bert_learner(texts:list,        # Training texts
                       max_len:int=32,    # Tokens per text after padding (and of the position embeddings)
                       valid_pct:float=0.2, # Share of texts kept for validation
                      ):
-    "A tiny `BertForSequenceClassification` (2 layers, width 32) and a WordPiece tokenizer trained on `texts`, in a fastai `Learner`; nothing downloaded"
+    "A tiny `BertForSequenceClassification` (2 layers, width 32), a WordPiece tokenizer trained on `texts`, in a `Learner`"
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
     from fastai.data.core import DataLoaders

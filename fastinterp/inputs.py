@@ -184,7 +184,7 @@ class InputKind:
         self.learn,self.es,self.names = learn,es,names
         for k in self.options: setattr(self, k, options.get(k))
     @classmethod
-    def accepts(cls, dl, xs=None, learn=None) -> bool: return False   # whether `dl` (read as `xs`) of `learn` is this kind's data
+    def accepts(cls, dl, xs=None, learn=None) -> bool: return False   # whether `dl` (read as `xs`) of `learn` is its data
     @classmethod
     def default_features(cls, dl, xs, names=None) -> dict: return column_features(xs, names)
     @classmethod
@@ -524,7 +524,7 @@ def register_kind(kind:type, # A subclass of `InputKind`
     return kind
 
 def kind_of(dl, xs=None, learn=None) -> type:
-    "The kind of `dl`'s data (read as `xs`) for `learn` (its model, its tokenizer); without `xs`, only a kind known without reading, else `InputKind`"
+    "The kind of `dl`'s data (read as `xs`) of `learn`; without `xs`, only a kind known without reading, else `InputKind`"
     for k in KINDS:
         if k.accepts(dl, xs, learn): return k
     return InputKind
