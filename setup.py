@@ -41,7 +41,10 @@ setuptools.setup(
     install_requires=reqs('requirements'),
     extras_require={'explain': reqs('explain_requirements'), 'shap': reqs('shap_requirements'),
                     'test': reqs('explain_requirements') + reqs('shap_requirements') + reqs('test_requirements'),
-                    'dev': reqs('explain_requirements') + reqs('shap_requirements') + reqs('test_requirements') + reqs('dev_requirements')},
+                    'transformers': reqs('transformers_requirements'),
+                    # dev: also the transformers extra, so CI runs the transformer tests (.ci/floors, on [test], skips them)
+                    'dev': reqs('explain_requirements') + reqs('shap_requirements') + reqs('test_requirements') +
+                           reqs('transformers_requirements') + reqs('dev_requirements')},
     classifiers=[f'Development Status :: {statuses[int(cfg["status"])-1]}', f'Intended Audience :: {cfg["audience"]}',
                  f'Natural Language :: {cfg["language"]}', 'Programming Language :: Python :: 3',
                  'Programming Language :: Python :: 3 :: Only'] +

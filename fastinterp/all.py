@@ -17,6 +17,7 @@ from .sage import sage_values
 from .text_units import *
 from .explain_text import *
 from .phrases import *
+from .hf_text import HFTokens, explain_hf_text, hf_model, hf_tokenizer, word_frame
 from .vision.explain import IMAGE_METHODS, ImageExplanation, explain_images, explain_series
 from .explain import EXPLAINERS, explanation_for
 from .vision.inputs import decode_images

@@ -15,6 +15,7 @@ from .inputs import InputKind, kind_of
 from .analyses import analysis
 from .explain_rows import explain_table, explain_tensor_rows
 from .explain_text import explain_text
+from .hf_text import explain_hf_text
 from .vision.inputs import image_type
 from .vision.explain import explain_images, explain_series
 
@@ -22,10 +23,11 @@ from .vision.explain import explain_images, explain_series
 __all__ = ['EXPLAINERS', 'explanation_for']
 
 # %% ../nbs/29a_explain.ipynb #f922fbb6
-EXPLAINERS = {'table': explain_table, 'rows': explain_tensor_rows, 'text': explain_text, 'images': explain_images, 'series': explain_series}
+EXPLAINERS = {'table': explain_table, 'rows': explain_tensor_rows, 'text': explain_text, 'hf_text': explain_hf_text,
+              'images': explain_images, 'series': explain_series}
 
-_WHICH = ("learn.explain supports TabularLearner, TextLearner, image learners (a Learner whose input is one image batch (N,C,H,W)), "
-          "sequence learners (N,C,T) and learners over rows of tensor columns")
+_WHICH = ("learn.explain supports TabularLearner, TextLearner, Hugging Face transformers over token ids, image learners "
+          "(a Learner whose input is one image batch (N,C,H,W)), sequence learners (N,C,T) and learners over rows of tensor columns")
 
 def _first_inputs(dl) -> tuple|None:
     "The inputs of one batch of `dl`, or `None` when it gives none"
@@ -43,10 +45,10 @@ def explanation_for(learn,       # The learner
     if image_type(dls) is not None: return 'images'          # its own pipeline makes images of the items
     for dl in (getattr(dls, 'valid', None), getattr(dls, 'train', None)):
         if dl is None: continue
-        kind = kind_of(dl)
+        kind = kind_of(dl, learn=learn)
         if kind is not InputKind and kind.explanation() is not None: return kind.explanation()   # a table, texts
         xs = _first_inputs(dl)
-        how = None if xs is None else kind_of(dl, xs).explanation(xs)
+        how = None if xs is None else kind_of(dl, xs, learn).explanation(xs)
         if how is not None: return how
     if isinstance(items, (Tensor, np.ndarray, pd.DataFrame, pd.Series)) and np.ndim(items) in (1, 2): return 'rows'
     raise ArgumentError(f"{_WHICH}; this {type(learn).__name__} has no data to tell which its input is (dls missing or empty), and "

@@ -24,7 +24,7 @@ from .attribution import captum_attr
 from .text_units import explanation_units
 
 # %% auto #0
-__all__ = ['explain_text']
+__all__ = ['explain_text', 'text_result']
 
 # %% ../nbs/24_explain_text.ipynb #77a6a37e
 def _reset(model):
@@ -150,7 +150,7 @@ def attribute_tokens(model:torch.nn.Module, # A text model (output, or a tuple w
                      layer:torch.nn.Module, # Its embedding layer (see `embedding_layer`)
                      target:int,            # Output column to explain
                      activation=None,       # Applied to the output first, e.g. softmax
-                     baseline_id:int=1,     # Token whose embedding is the baseline at every position (fastai's pad is 1)
+                     baseline_id:int|Tensor=1, # Token whose embedding is the baseline at every position (fastai's pad is 1), or ids [1, seq_len]
                      n_steps:int=50,        # Steps of the integral
                      internal_batch_size:int=None, # IG steps per forward/backward pass; `None`: `default_internal_batch_size`
                      carry_grad:bool=True,  # Let gradients flow through `AWD_LSTM`'s hidden state across chunks
@@ -159,6 +159,8 @@ def attribute_tokens(model:torch.nn.Module, # A text model (output, or a tuple w
     ca = captum_attr()
     if ids.dim()!=2 or ids.shape[0]!=1: raise ArgumentError(f"ids must be [1, seq_len], got shape {tuple(ids.shape)}")
     sl = ids.shape[1]
+    base_ids = baseline_id.to(ids.device) if isinstance(baseline_id, Tensor) else torch.full_like(ids, baseline_id)
+    if base_ids.shape!=ids.shape: raise ArgumentError(f"baseline ids must have the shape of ids {tuple(ids.shape)}, got {tuple(base_ids.shape)}")
     ibs = default_internal_batch_size(sl, n_steps) if internal_batch_size is None else int(internal_batch_size)
     f = output_fn(model, activation)
     sub = ChunkedEmbeddingSub(ids)
@@ -175,7 +177,7 @@ def attribute_tokens(model:torch.nn.Module, # A text model (output, or a tuple w
     with eval_mode(model), preserved_rng(), native_rnn():
         with torch.no_grad():
             _reset(model); real = layer(ids).detach()
-            _reset(model); base = layer(torch.full_like(ids, baseline_id)).detach()
+            _reset(model); base = layer(base_ids).detach()
         try:
             undo.append(layer.register_forward_hook(sub))
             undo.append(SharedWeights(model))
@@ -439,8 +441,24 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
         fr,note = _token_frame(dls[i], texts[i], ids[i][0].tolist(), vocab, r['attributions'])
         frames.append(fr); notes.append(note); runs.append(r)
     meta = dict(method='IntegratedGradients on embeddings', n_steps=n_steps, internal_batch_size=internal_batch_size,
-                token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad, texts=texts, alignment=notes,
+                token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad,
                 predicted=predicted_labels(learn, torch.cat(preds)))   # per text: a classifier's predicted class (None otherwise)
+    return text_result(texts, frames, runs, labels, tgt, ids, single, details, level=level, alignment=notes, **meta)
+
+def text_result(texts:list,    # The explained texts
+                frames:list,   # Per text: its frame (one row per token, or per word)
+                runs:list,     # Per text: what `attribute_tokens` returned
+                labels:list,   # Per text: the label of the explained output
+                tgt:Tensor,    # Per text: the index of the explained output
+                ids:list,      # Per text: its token ids [1, seq_len]
+                single:bool,   # One text (its numbers in attrs) rather than a list (per-text columns)
+                details:bool,  # Return a `Result` with per-text arrays too
+                level:str='word', # 'word': the frames as they are; 'phrase', 'sentence': summed over them (`explanation_units`)
+                fields:dict=None, # More per-text arrays for the `Result`, {name: (doc, values)}
+                **meta,        # attrs: the method and its settings
+               ):
+    "The explanation of `texts` from their frames: one text's frame with its numbers in attrs, or the frames stacked with per-text columns"
+    meta = dict(meta, texts=texts)
     if single:
         r = runs[0]
         res = finish(frames[0], 'explain_text', target=labels[0], prediction=r['prediction'], base_value=r['base_prediction'],
@@ -455,8 +473,9 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
             res[c] = np.repeat(np.array([r[k] for r in runs], dtype=float), n)
         res = finish(res, 'explain_text', **meta)
     if level!='word': res = explanation_units(res, level)
-    return result(res, details, docs={'ids': 'per text: its token ids', 'attributions': 'per text: each token\'s attribution', 'target': 'per text: the output index explained', 'prediction': 'per text: the explained output', 'base_value': 'per text: the output at the baseline', 'convergence_delta': 'per text: |sum of attributions - (prediction - base_value)|', 'internal_batch_size': 'per text: integration steps per pass used'}, ids=[x[0].cpu().numpy() for x in ids], attributions=[r['attributions'] for r in runs],
+    more = fields or {}
+    return result(res, details, docs={'ids': 'per text: its token ids', 'attributions': 'per text: each token\'s attribution', 'target': 'per text: the output index explained', 'prediction': 'per text: the explained output', 'base_value': 'per text: the output at the baseline', 'convergence_delta': 'per text: |sum of attributions - (prediction - base_value)|', 'internal_batch_size': 'per text: integration steps per pass used', **{k: d for k,(d,_) in more.items()}}, ids=[x[0].cpu().numpy() for x in ids], attributions=[r['attributions'] for r in runs],
                   target=tgt.cpu().numpy(), prediction=np.array([r['prediction'] for r in runs]),
                   base_value=np.array([r['base_prediction'] for r in runs]),
                   convergence_delta=np.array([r['delta'] for r in runs]),
-                  internal_batch_size=np.array([r['internal_batch_size'] for r in runs]))
+                  internal_batch_size=np.array([r['internal_batch_size'] for r in runs]), **{k: v for k,(_,v) in more.items()})

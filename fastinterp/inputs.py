@@ -184,7 +184,7 @@ class InputKind:
         self.learn,self.es,self.names = learn,es,names
         for k in self.options: setattr(self, k, options.get(k))
     @classmethod
-    def accepts(cls, dl, xs=None) -> bool: return False   # whether `dl` (read as `xs`) is this kind's data
+    def accepts(cls, dl, xs=None, learn=None) -> bool: return False   # whether `dl` (read as `xs`) of `learn` is its data
     @classmethod
     def default_features(cls, dl, xs, names=None) -> dict: return column_features(xs, names)
     @classmethod
@@ -286,7 +286,7 @@ class Tabular(InputKind):
         self.to = learn.dls.train.dataset
         self.unit_features = input_columns(learn)
     @classmethod
-    def accepts(cls, dl, xs=None) -> bool: return is_tabular_dl(dl)
+    def accepts(cls, dl, xs=None, learn=None) -> bool: return is_tabular_dl(dl)
     @classmethod
     def default_features(cls, dl, xs, names=None) -> dict:
         if names is not None: raise ArgumentError("names is for non-tabular inputs; a tabular dl names its own columns (cat_names, cont_names).")
@@ -387,7 +387,7 @@ class Columns(InputKind):
         self.locs = dict(es.features)
         self.unit_features = list(self.locs)
     @classmethod
-    def accepts(cls, dl, xs=None) -> bool: return xs is not None and all(x.dim()==2 for x in xs)
+    def accepts(cls, dl, xs=None, learn=None) -> bool: return xs is not None and all(x.dim()==2 for x in xs)
     def _col(self, feature) -> Tensor:
         (i,c), = self.locs[feature]
         return self.es.xs[i][:, c]
@@ -439,7 +439,7 @@ class Grid(InputKind):
     "One batch of images (N,C,H,W) or sequences (N,C,T): channels as features, or with `patch_size` regions and windows"
     name,options = 'grid',('patch_size',)
     @classmethod
-    def accepts(cls, dl, xs=None) -> bool: return xs is not None and len(xs)==1 and xs[0].dim() in (3, 4)
+    def accepts(cls, dl, xs=None, learn=None) -> bool: return xs is not None and len(xs)==1 and xs[0].dim() in (3, 4)
     @classmethod
     def explanation(cls, xs=None) -> str|None: return None if xs is None else 'images' if xs[0].dim()==4 else 'series'
     def __init__(self, learn, es:EvalSet, names=None, patch_size=None, **options):
@@ -481,7 +481,7 @@ class Tokens(InputKind):
     no_units = ("This analysis sets columns to values, and a text classifier's inputs are token ids (their columns are "
                 "positions in the text): use learn.explain(text) or feature_importance(max_tokens=...).")
     @classmethod
-    def accepts(cls, dl, xs=None) -> bool: return is_text_dl(dl)
+    def accepts(cls, dl, xs=None, learn=None) -> bool: return is_text_dl(dl)
     def __init__(self, learn, es:EvalSet, names=None, max_tokens=None, **options):
         super().__init__(learn, es, names, **options)
         if names is not None:
@@ -523,10 +523,10 @@ def register_kind(kind:type, # A subclass of `InputKind`
     KINDS.insert(0, kind)
     return kind
 
-def kind_of(dl, xs=None) -> type:
-    "The kind of `dl`'s data (read as `xs`); without `xs`, only a kind known from the DataLoader alone, else `InputKind`"
+def kind_of(dl, xs=None, learn=None) -> type:
+    "The kind of `dl`'s data (read as `xs`) of `learn`; without `xs`, only a kind known without reading, else `InputKind`"
     for k in KINDS:
-        if k.accepts(dl, xs): return k
+        if k.accepts(dl, xs, learn): return k
     return InputKind
 
 _FOR = {'patch_size': 'image (N,C,H,W) and sequence (N,C,T) inputs', 'max_tokens': 'text classifiers'}
@@ -537,7 +537,7 @@ def input_kind(learn,              # The learner (its procs, a text learner's vo
                **options,          # `patch_size=`, `max_tokens=` (None: not given)
               ) -> InputKind:
     "The kind of `es`'s inputs, made with these options; an `ArgumentError` for an option this kind doesn't take"
-    kind = es.kind or kind_of(es.dl, es.xs)
+    kind = es.kind or kind_of(es.dl, es.xs, learn)
     extra = sorted(k for k,v in options.items() if v is not None and k not in kind.options)
     if extra:
         shapes = [tuple(x.shape[1:]) for x in es.xs]
@@ -554,9 +554,9 @@ def build_eval_set(learn, dl=None, names=None, need_targets:bool=True) -> EvalSe
     "Read `dl` (see `eval_dl`) once into an `EvalSet` on the device of `learn.model`"
     dl = unwrap_dl(eval_dl(learn, dl, need_targets))
     n_inp = getattr(dl, 'n_inp', None) or getattr(getattr(learn, 'dls', None), 'n_inp', 1)
-    kind = kind_of(dl)
+    kind = kind_of(dl, learn=learn)
     xs,ys = materialize(dl, n_inp=n_inp, device=model_device(learn.model), whole=kind.reads_whole)
-    kind = kind if kind is not InputKind else kind_of(dl, xs)
+    kind = kind if kind is not InputKind else kind_of(dl, xs, learn)
     return EvalSet(xs, ys, kind.default_features(dl, xs, names), dl=dl, learn=learn, kind=kind)
 
 def as_eval_set(learn, dl=None, max_samples=None, seed:int=None, names=None, need_targets:bool=True) -> EvalSet:
@@ -574,7 +574,7 @@ def train_rows(learn, n:int=None, seed:int=0, names=None) -> EvalSet:
     N = len(unwrap_dl(learn.dls.train).dataset)
     if n is not None and n>N:
         raise ArgumentError(f"train_samples={n} is larger than the training set ({N} rows); pass at most {N}, or None.")
-    dl,idx = kind_of(unwrap_dl(learn.dls.train)).train_dl(learn, n, seed)
+    dl,idx = kind_of(unwrap_dl(learn.dls.train), learn=learn).train_dl(learn, n, seed)
     es = as_eval_set(learn, dl, max_samples=n if idx is None else None, seed=seed, names=names)
     if idx is not None: es.rows = idx
     return es
