@@ -409,7 +409,7 @@ def _token_frame(dl, text, ids:list, vocab:list, attributions) -> tuple:
 def explain_text(learn,                # A fastai TextLearner (a text classifier)
         text,                      # The text to explain, raw (as for `learn.predict`), of any length; or a list of texts
         *,
-        target=None,               # Class to explain (see `fastinterp.outputs`): default the positive class of a binary classifier, else each text's predicted one
+        target:int|str=None,       # Class to explain (see `fastinterp.outputs`): default the positive class of a binary classifier, else each text's predicted one
         n_steps:int=50,            # Steps of the integrated-gradients integral (time grows with tokens x n_steps)
         internal_batch_size:int=None, # Interpolation steps per forward/backward pass; `None`: 2048 token-steps' worth, so 1 above 1024 tokens
         carry_grad:bool=True,      # Gradient through `AWD_LSTM`'s hidden state across chunks: the true integrated gradients (`False`: fastai's truncated gradient, less memory)

@@ -353,7 +353,7 @@ def _checked(expl, kind:str, i:int):
 @check_args(scale=real_rule(0, math.inf, low_open=True, high_open=True, optional=True, hint='the |attribution| of a word drawn at full colour'),
             show_special=flag, top_k=positive_int)
 def explanation_report(*expls,                    # Results of `learn.explain`: tabular rows, texts (one or a list), images; or one list of them
-                       path=None,                 # Write the report to this HTML file (its folder must exist); `None`: don't write
+                       path:str|Path=None,        # Write the report to this HTML file (its folder must exist); `None`: don't write
                        title:str='Explanation report', # The report's title
                        scale:float=None,          # Texts: |attribution| drawn at full colour; `None`: the largest over every text in the report
                        show_special:bool=False,   # Texts: draw fastai's special tokens instead of the words as written

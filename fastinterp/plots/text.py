@@ -341,7 +341,7 @@ def _short(s:str, n:int=60) -> str: return s if len(s)<=n else s[:n-1]+'…'    
 
 @delegates(phrase_bars)
 def plot_phrases(res,             # `learn.phrase_importance(...)` or `learn.explain(text, level='phrase'|'sentence')`
-                 ax=None,         # Axes to draw on; a new figure when `None`
+                 ax:plt.Axes=None, # Axes to draw on; a new figure when `None`
                  title:str=None,  # Title; by default what the bars are
                  **kwargs):       # `k=`, `text=` (see `phrase_bars`)
     "Horizontal bars of the strongest phrases or sentences, the strongest on top (green: raise the class, red: lower it); returns the Axes"
