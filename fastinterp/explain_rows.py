@@ -226,7 +226,11 @@ def case_facts(part:pd.DataFrame, attrs:dict) -> tuple:
 
 def value_numbers(values) -> np.ndarray:
     "The numbers of an explanation's `value` texts, as float64 (NaN where missing or not a number)"
-    return pd.to_numeric(pd.Series(list(values), dtype=object), errors='coerce').to_numpy(np.float64)
+    def _num(v):   # Python's own parser: exact round trip (pandas before 2.? parsed '0.30000000000000004' as 0.3)
+        if v is None or isinstance(v, (bool, np.bool_)): return np.nan if v is None else float(v)
+        try: return float(v)
+        except (TypeError, ValueError): return np.nan
+    return np.array([_num(v) for v in values], dtype=np.float64)
 
 def is_continuous(feature, values, categorical:list=None) -> bool:
     "Whether `feature` (with these `value`s) is continuous: not in `categorical` (attrs), or else when every value is a number"
