@@ -346,8 +346,11 @@ def entry_md(a, linkify, index=True, members=(), depth=None, nested=False):
             if v is not None: opts['value'] = v
         if a.doc: body.append(linkify(a.doc))
         if a.kind == 'data' and _value_text(a.obj) is None:
-            import pprint
-            body.append(f'```python\n{pprint.pformat(a.obj, width=100, sort_dicts=False)}\n```')
+            import pprint, ast
+            txt = pprint.pformat(a.obj, width=100, sort_dicts=False)
+            try: ast.parse(txt); lang = 'python'
+            except SyntaxError: lang = 'text'      # a repr that isn't Python (`<class ...>`): not lexed as Python
+            body.append(f'```{lang}\n{txt}\n```')
     inner = [entry_md(m, linkify, index=index, nested=True) for m in members]
     depth = depth if depth is not None else (1 if inner else 0)
     return directive(a.kind, sig, opts, '\n\n'.join(body + inner), depth)
