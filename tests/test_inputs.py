@@ -214,6 +214,7 @@ def test_results_survive_parquet_and_feather(results, fmt, tmp_path):
         getattr(r, f'to_{fmt}')(p)
         back = getattr(pd, f'read_{fmt}')(p)
         pd.testing.assert_frame_equal(back, r, obj=k)
+        if fmt == 'feather' and int(pd.__version__.split('.')[0]) < 3: continue   # pandas 2.2 (the floors) drops attrs in feather
         fct.test_eq(back.attrs, r.attrs)
     # what reads the explanation reads it back the same
     em = results['explain_rows']
