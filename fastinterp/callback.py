@@ -17,14 +17,12 @@ from .guard import guest, derived_seed, generator, on_interrupt
 from .evalset import unwrap_dl
 from .inputs import eval_dl, train_rows
 from .engine import autocast_dtype
-from .scoring import score_jobs
 from .importance import importance_setup, compute_importance
-from .results import finish
 from .runner import Runner
 from .analyses import analyses, check_patches
-from .drift import HISTORY_COLUMNS, epoch_seed, history_rows, importance_drift
+from .drift import History, epoch_seed, history_rows, importance_drift
 from .budget import Budget
-from .tracker_log import CsvLog, open_log, log_elsewhere, fname_rule
+from .tracker_log import open_log, read_log, log_elsewhere, fname_rule
 from .epoch_table import Cell, epoch_cells, add_columns
 
 # %% auto #0
@@ -41,6 +39,9 @@ _NOT_HERE = {   # arguments of `feature_importance` that mean nothing to the tra
     'time_limit': f"its time per epoch is its budget; pass {_BUDGET}",
     'details': "its result is `history`; for a `Result`, call learn.feature_importance(details=True) after the fit",
     'X': _AS_DL, 'y': _AS_DL, 'feature_names': "pass names="}
+_DL_LOST = ("the data it was given as dl= was not exported with the learner (data is never pickled), and tracking the validation "
+            "set instead would mix other rows into its history. Pass the data again with `learn.importance_tracker.eval_dl = dl` "
+            "(what dl= takes), or set it to None to track the validation set.")
 
 @delegates(_FI, but=['details', 'bs', 'shard', *_NOT_HERE])
 class ImportanceTracker(Callback):
@@ -98,19 +99,16 @@ class ImportanceTracker(Callback):
 
     def reset(self):
         "Forget the history; the next fit starts at epoch 0 and rewrites the CSV"
-        self._records,self._history,self.seconds = [],None,{}   # Seconds each tracked epoch took, by epoch
-        self._n_fit,self._next_epoch,self._rewrite,self.csv_path = -1,0,True,None   # The CSV log's path (None without `fname`)
+        self._hist,self.seconds = History(),{}   # Seconds each tracked epoch took, by epoch
+        self._rewrite,self.csv_path = True,None   # The CSV log's path (None without `fname`)
         self.score_name = self.higher = None   # The score's name and whether higher is better, set when a fit starts
         self.budget.rows = []
 
     @property
     def history(self) -> pd.DataFrame:
         "One row per tracked epoch and feature (see `HISTORY_COLUMNS`), across the fits since the last `reset`"
-        if self._history is None:
-            h = pd.concat(self._records, ignore_index=True) if self._records else pd.DataFrame(columns=HISTORY_COLUMNS)
-            self._history = finish(h, 'importance_history', score=self.score_name, higher_is_better=self.higher,
-                                   n_repeats=self.fi_kwargs['n_repeats'], seed=self.fi_kwargs['seed'], with_train=self.with_train)
-        return self._history
+        return self._hist.frame(score=self.score_name, higher_is_better=self.higher, n_repeats=self.fi_kwargs['n_repeats'],
+                                seed=self.fi_kwargs['seed'], with_train=self.with_train)
 
     @property
     def budget_log(self) -> pd.DataFrame:
@@ -130,8 +128,8 @@ class ImportanceTracker(Callback):
             with Runner.call('ImportanceTracker'): self._setup()
         except BaseException:
             self._release(); raise
-        self._n_fit += 1
-        self._epoch0 = self._next_epoch
+        self._hist.n_fit += 1
+        self._epoch0 = self._hist.next_epoch
         self.score_name,self.higher,self._active = self._st.scorer.name,self._st.scorer.higher_is_better,True
         self._cols = add_columns(self.learn, ['top_feature', 'rank_corr'] + (['overfit'] if self.with_train else [])) if self.epoch_table else []
         self._fitting,self._last_run = True,None
@@ -147,13 +145,13 @@ class ImportanceTracker(Callback):
         self._in_epoch = False
         e,now = self.learn.epoch,time.perf_counter()
         ep_s = now-getattr(self, '_t0', now)
-        self._next_epoch = self._epoch0+e+1
+        self._hist.next_epoch = self._epoch0+e+1
         cells = [Cell() for _ in self._cols]           # also after tracking stopped: the columns stay to the end of the fit
         if self._active:
             self.budget.earn(ep_s)
             self._last_run = dict(e=e, epoch_seconds=ep_s, train_iter=self.learn.train_iter, tracked=False)
             if e%self.every==0 or e==self.learn.n_epoch-1:
-                cells = self._track_epoch(e, ep_s, first=self._n_fit==0 and e==0, last=e==self.learn.n_epoch-1) or cells
+                cells = self._track_epoch(e, ep_s, first=self._hist.n_fit==0 and e==0, last=e==self.learn.n_epoch-1) or cells
         if self._cols and hasattr(getattr(self.learn, 'recorder', None), 'log'): self.learn.recorder.log += cells
 
     def after_fit(self):
@@ -168,17 +166,12 @@ class ImportanceTracker(Callback):
     # --- setting up a fit ---------------------------------------------------------------------------------------------
     def _data_ready(self) -> bool:
         "Whether there is data to track: a `dl` that wasn't lost in `load_learner`, or a validation set"
-        if self.eval_dl is None and self.__dict__.get('_dl_given'):   # `load_learner` of a tracker given dl=
-            warn("ImportanceTracker: the data it was given as dl= was not exported with the learner (data is never pickled), "
-                 "and tracking the validation set instead would mix other rows into its history; it stays idle during this fit. "
-                 "Pass the data again with `learn.importance_tracker.eval_dl = dl` (what dl= takes), or set it to None to track "
-                 "the validation set.")
-            return False
-        if self.eval_dl is None:              # no validation set: nothing to track, but nothing wrong with the fit either
-            try: eval_dl(self.learn)
-            except DataError as e:
-                warn(f"ImportanceTracker: {e} It stays idle during this fit."); return False
-        return True
+        if self.eval_dl is not None: return True
+        if self.__dict__.get('_dl_given'): why = _DL_LOST    # `load_learner` of a tracker given dl=
+        else:
+            try: eval_dl(self.learn); return True
+            except DataError as e: why = str(e)             # no validation set: nothing to track, nothing wrong with the fit
+        warn(f"ImportanceTracker: {why} It stays idle during this fit."); return False
 
     def _setup(self):
         "Everything a fit needs, checked on every rank: the fit's runner (rank 0's seed), the rows, the features, the log, the price"
@@ -197,39 +190,19 @@ class ImportanceTracker(Callback):
         self._n_rep = self.fi_kwargs['n_repeats'] if self._st.repeats else 1
         self._bs = self._st.kind.rows_per_pass(self.fi_kwargs['bs'])
         self._names = list(self._st.features)
-        self._check_same_features()
+        self._hist.check_features(self._names)
         run.check(self._es, self._st.features, n_repeats=self._n_rep, score=self._st.scorer.name)
         old = run.decide(self._open_log)                   # only rank 0 writes the log; a log it continues, on every rank
-        if old is not None:
-            self._records,self._history = [old],None
-            self._n_fit,self._next_epoch = int(old['fit'].max()),int(old['epoch'].max())+1
-        self.budget.start(self._price())
-
-    def _check_same_features(self):
-        "A history holds one set of features: a fit whose features differ (another learner, other groups) is refused"
-        if not self._records: return
-        had = list(dict.fromkeys(pd.concat([r['feature'] for r in self._records])))
-        if set(had)==set(self._names): return
-        raise ArgumentError(f"ImportanceTracker: this fit's features ({self._names[:6]}) are not those of the tracker's history "
-                            f"({had[:6]}), which can't be compared epoch to epoch. Call tracker.reset() (or pass append=False) to "
-                            "start a new history, or use a new ImportanceTracker.")
+        if old is not None: self._hist.continue_from(old)
+        with guest(self.learn):   # seconds per row of a tracked epoch: every feature's repeats and the baseline (on both row sets)
+            self.budget.start(self._st.seconds_per_row(run.model, run.seed, self._bs, autocast_dtype(self.learn, self._es.device))
+                              *(len(self._names)*self._n_rep+1)*(2 if self.with_train else 1))
 
     def _open_log(self):
         "Create or check the CSV; the rows of a log on disk that this history continues"
-        self._log,old = open_log(self.learn, self.fname, self, self.history if self._records else None, self._names, self._rewrite)
+        self._log,old = open_log(self.learn, self.fname, self, self.history if len(self._hist) else None, self._names, self._rewrite)
         self.csv_path,self._rewrite = (None if self._log is None else self._log.path),False
-        return None if self._records else old
-
-    def _price(self) -> float:
-        "Seconds per row of a tracked epoch, from one warm-up and one timed run of a real job (a feature permuted)"
-        es,st,n = self._es,self._st,len(self._es)
-        job = st.jobs(self.fi_kwargs['seed'])
-        with guest(self.learn):
-            for _ in range(2):
-                start = time.perf_counter()
-                list(score_jobs(self._run.model, es, st.scorer, [job(0, 0, n)], bs=self._bs, amp=autocast_dtype(self.learn, es.device)))
-                took = time.perf_counter()-start
-        return took/2*(len(st.features)*self._n_rep+1)*(2 if self.with_train else 1)/n
+        return None if len(self._hist) else old
 
     def _release(self):
         "Drop the cached rows and the fit's runner, and restore the SIGINT handler"
@@ -256,26 +229,22 @@ class ImportanceTracker(Callback):
             with Runner.call('ImportanceTracker'):
                 rows,plan = run.decide(lambda: self.budget.plan(len(self._es), first, last))
                 why = '; '.join(w for w in (why, plan) if w)
-                if rows==0: self.budget.record(self._n_fit, epoch, ep_s, False, 0, 0., why); return None
+                if rows==0: self.budget.record(self._hist.n_fit, epoch, ep_s, False, 0, 0., why); return None
                 start = time.perf_counter()
                 res = self._track(epoch, rows)
-                cells = epoch_cells(res, self._prev(epoch), self.with_train)[:len(self._cols)]
+                cells = epoch_cells(res, self._hist.before(epoch), self.with_train)[:len(self._cols)]
                 if run.is_main:                       # the CSV, TensorBoard, W&B and `show_top`: rank 0 only
                     if self._log is not None: self._log.append(res)
                     log_elsewhere(self.learn, res, epoch, self.score_name, self.show_top)
                 took = time.perf_counter()-start      # everything the epoch's tracking cost, logging included
                 self.budget.spend(took, rows)
-                self.budget.record(self._n_fit, epoch, ep_s, True, rows, took, why)
+                self.budget.record(self._hist.n_fit, epoch, ep_s, True, rows, took, why)
                 self.seconds[epoch] = took
                 self._last_run['tracked'] = True
                 return cells
         except Exception as ex:
             warn(f"ImportanceTracker stopped tracking this fit at epoch {epoch}: {type(ex).__name__}: {str(ex).rstrip('.')}. Training goes on.")
             self._release()
-
-    def _prev(self, epoch) -> pd.DataFrame|None:
-        "The previous tracked epoch's rows of the history"
-        return next((r for r in reversed(self._records[:-1]) if len(r) and r['epoch'].iloc[0]<epoch), None)
 
     def _track(self, epoch:int, rows:int) -> pd.DataFrame:
         "Importance at `epoch` on the first `rows` of the fit's row order (and on the training sample); appended to the history"
@@ -289,17 +258,14 @@ class ImportanceTracker(Callback):
         with guest(self.learn):
             fi,base,*_ = _score(es)
             train = _score(self._train_es) if self._train_es is not None else (None, None)
-        res = history_rows(self._n_fit, epoch, fi, base, len(es), seed, *train[:2])
-        self._records.append(res); self._history = None
+        res = history_rows(self._hist.n_fit, epoch, fi, base, len(es), seed, *train[:2])
+        self._hist.add(res)
         return res
 
     # --- reading back -------------------------------------------------------------------------------------------------
     def read_log(self) -> pd.DataFrame:
         "The CSV log (`fname`) as a DataFrame, checked"
-        if self.csv_path is None:
-            if self.fname is not None: raise ArgumentError("Only rank 0 writes the CSV log, and only once a fit started; read it there (or use `history`).")
-            raise ArgumentError("This tracker has no CSV log: pass fname= to write one.")
-        return CsvLog(self.csv_path).read_checked()
+        return read_log(self.csv_path, self.fname)
 
     def drift(self,
               sort:str='change', # 'change' (|change| of importance), 'rank' (|change| of rank) or 'gap' (training minus validation)

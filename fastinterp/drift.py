@@ -11,7 +11,7 @@ from .guard import derived_seed
 from .results import finish, frame_of
 
 # %% auto #0
-__all__ = ['HISTORY_COLUMNS', 'epoch_seed', 'history_rows', 'check_history', 'has_train', 'importance_drift']
+__all__ = ['HISTORY_COLUMNS', 'epoch_seed', 'history_rows', 'History', 'check_history', 'has_train', 'importance_drift']
 
 # %% ../nbs/32_drift.ipynb #73e9120d
 HISTORY_COLUMNS = ['fit','epoch','feature','importance','std','ci_low','ci_high','rank','baseline','n_rows','seed',
@@ -43,6 +43,33 @@ def history_rows(fit:int,                 # The fit (counted from 0 in one histo
         res['train_importance'] = train.set_index('feature')['importance'].reindex(res['feature']).to_numpy()
         res['train_baseline'] = train_baseline
     return res
+
+class History:
+    "A tracker's tracked epochs across fits: rows added per epoch, read as one frame, continued from a log read back"
+    def __init__(self): self.records,self._frame,self.n_fit,self.next_epoch = [],None,-1,0
+    def __len__(self): return len(self.records)
+    def add(self, rows:pd.DataFrame): self.records.append(rows); self._frame = None   # One tracked epoch's `history_rows`
+    def continue_from(self, old:pd.DataFrame):
+        "Continue the history `old` (a log read back): its fits and epochs are counted on from its last"
+        self.records,self._frame = [old],None
+        self.n_fit,self.next_epoch = int(old['fit'].max()),int(old['epoch'].max())+1
+    def frame(self, **attrs) -> pd.DataFrame:
+        "All the rows, in `HISTORY_COLUMNS`, with `attrs` (the score, its direction, the seed...)"
+        if self._frame is None:
+            h = pd.concat(self.records, ignore_index=True) if self.records else pd.DataFrame(columns=HISTORY_COLUMNS)
+            self._frame = finish(h, 'importance_history', **attrs)
+        return self._frame
+    def before(self, epoch:int) -> pd.DataFrame|None:
+        "The rows of the last tracked epoch before `epoch`"
+        return next((r for r in reversed(self.records) if len(r) and r['epoch'].iloc[0]<epoch), None)
+    def check_features(self, names:list):
+        "A history holds one set of features: a fit whose features differ (another learner, other groups) is refused"
+        if not self.records: return
+        had = list(dict.fromkeys(pd.concat([r['feature'] for r in self.records])))
+        if set(had)==set(names): return
+        raise ArgumentError(f"ImportanceTracker: this fit's features ({names[:6]}) are not those of the tracker's history "
+                            f"({had[:6]}), which can't be compared epoch to epoch. Call tracker.reset() (or pass append=False) to "
+                            "start a new history, or use a new ImportanceTracker.")
 
 # %% ../nbs/32_drift.ipynb #fd90f508
 def check_history(history, fn:str='This function') -> pd.DataFrame:

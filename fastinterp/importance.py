@@ -184,6 +184,13 @@ class ImportanceSetup(NamedTuple):
             es = self.es if es is None else es
             return lambda f,r,n: self.sampler.job(es, names[f], self.features[names[f]], derived_seed(seed, f, r))
         return lambda f,r,n: self.kind.job(names[f], self.features[names[f]], derived_seed(seed, f, r), n)
+    def seconds_per_row(self, model, seed:int, bs:int, amp=None) -> float:
+        "Seconds per row of one pass over `self.es` (the model and the score), from a warm-up and a timed run of a real job"
+        job,n = self.jobs(seed),len(self.es)
+        for _ in range(2):
+            start = time.perf_counter()
+            list(score_jobs(model, self.es, self.scorer, [job(0, 0, n)], bs=bs, amp=amp))   # two passes: the baseline and the job
+        return (time.perf_counter()-start)/2/n
 
 def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_samples=None, seed:int=0, names=None, groups=None,
                      threshold=None, patch_size=None, max_tokens=None, conditional=False, run:Runner=None) -> ImportanceSetup:

@@ -12,7 +12,7 @@ from .checks import ArgumentError
 from .drift import HISTORY_COLUMNS
 
 # %% auto #0
-__all__ = ['CsvLog', 'csv_users', 'fname_rule', 'open_log', 'log_elsewhere']
+__all__ = ['CsvLog', 'csv_users', 'fname_rule', 'open_log', 'read_log', 'log_elsewhere']
 
 # %% ../nbs/33b_tracker_log.ipynb #50e675c8
 _LOG_V1 = HISTORY_COLUMNS[:11]   # logs written before training-row importances existed
@@ -122,6 +122,14 @@ def open_log(learn,                 # The learner (its `path`, and its other cal
     warn(f"ImportanceTracker: continuing the log {path} (its last epoch is {int(old['epoch'].max())}); pass append=False, or call "
          "tracker.reset(), to start a fresh one.")
     return log, old
+
+def read_log(path:Path|None,  # The CSV's path (`None`: not written here)
+             fname,           # The tracker's `fname`
+            ) -> pd.DataFrame:
+    "A tracker's CSV log as a DataFrame, checked"
+    if path is not None: return CsvLog(path).read_checked()
+    if fname is not None: raise ArgumentError("Only rank 0 writes the CSV log, and only once a fit started; read it there (or use `history`).")
+    raise ArgumentError("This tracker has no CSV log: pass fname= to write one.")
 
 # %% ../nbs/33b_tracker_log.ipynb #6afe09b4
 def log_elsewhere(learn,            # The learner, whose TensorBoard / W&B callbacks get the importances
