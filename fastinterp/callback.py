@@ -7,17 +7,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from warnings import warn
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from .checks import *
 from .checks import check_args, int_rule, real_rule, validate_args, flag
-from .guard import guest, derived_seed, generator, on_interrupt
+from .guard import guest, on_interrupt
 from .evalset import unwrap_dl
-from .inputs import eval_dl, train_rows
-from .engine import autocast_dtype
-from .importance import importance_setup, compute_importance
+from .inputs import eval_dl
+from .importance import RepeatedImportance
 from .runner import Runner
 from .analyses import analyses, check_patches
 from .drift import History, epoch_seed, history_rows, importance_drift
@@ -47,7 +46,7 @@ _DL_LOST = ("the data it was given as dl= was not exported with the learner (dat
 class ImportanceTracker(Callback):
     "Permutation importance of every feature after each epoch, in fastai's epoch table, `history` and `fname`"
     order,remove_on_fetch = 55,True
-    _stateattrs = ('_es','_train_es','_st','_order','_eval_dl','_sigint','_log','_run')   # data: never pickled by `learn.export()`
+    _stateattrs = ('_work','_eval_dl','_sigint','_log','_run')   # data: never pickled by `learn.export()`
     @check_args(every=int_rule(hint='track one epoch in `every`'), append=flag, epoch_table=flag, with_train=flag, fname=fname_rule,
                 budget=real_rule(0, 1, low_open=True, optional=True, hint='a fraction of training time, e.g. 0.05'),
                 allowance=real_rule(0, 3600, hint='seconds an epoch may take'), show_top=int_rule(optional=True, hint='features to print'),
@@ -85,9 +84,8 @@ class ImportanceTracker(Callback):
     def _init_state(self):
         super()._init_state()
         # set directly: `Callback.__setattr__` consults the learner, which may be half-unpickled here
-        self.__dict__.update(_es=None, _train_es=None, _st=None, _run=None, _n_rep=1, _bs=None, _order=None, _eval_dl=None,
-                             _sigint=None, _log=None, _active=False, _in_epoch=False, _fitting=False, _last_run=None, _names=None,
-                             _cols=[])
+        self.__dict__.update(_work=None, _run=None, _eval_dl=None, _sigint=None, _log=None, _active=False, _in_epoch=False,
+                             _fitting=False, _last_run=None, _cols=[])
 
     @property
     def eval_dl(self):
@@ -130,7 +128,7 @@ class ImportanceTracker(Callback):
             self._release(); raise
         self._hist.n_fit += 1
         self._epoch0 = self._hist.next_epoch
-        self.score_name,self.higher,self._active = self._st.scorer.name,self._st.scorer.higher_is_better,True
+        self.score_name,self.higher,self._active = self._work.st.scorer.name,self._work.st.scorer.higher_is_better,True
         self._cols = add_columns(self.learn, ['top_feature', 'rank_corr'] + (['overfit'] if self.with_train else [])) if self.epoch_table else []
         self._fitting,self._last_run = True,None
         self._sigint = on_interrupt(self._release)   # Ctrl-C ends a fit without `after_fit`: the rows go then
@@ -181,39 +179,30 @@ class ImportanceTracker(Callback):
         kw = {k:v for k,v in self.fi_kwargs.items() if k in _SETUP_ARGS}
         dl = self.eval_dl if self.eval_dl is not None else unwrap_dl(eval_dl(self.learn))   # all rows, not this rank's shard
         with guest(self.learn):
-            self._st = importance_setup(self.learn, dl, seed=run.seed, run=run, **kw)   # conditional=: subgroups fitted once per fit
-            self._es = self._st.es
-            if self.with_train:
-                n = self.train_samples if self.train_samples is not None else min(len(self._es), len(unwrap_dl(self.learn.dls.train).dataset))
-                self._train_es = train_rows(self.learn, n, seed=derived_seed(run.seed, 2), names=kw.get('names'))
-        self._order = torch.randperm(len(self._es), generator=generator(derived_seed(run.seed, 1)))   # the rows a short epoch keeps
-        self._n_rep = self.fi_kwargs['n_repeats'] if self._st.repeats else 1
-        self._bs = self._st.kind.rows_per_pass(self.fi_kwargs['bs'])
-        self._names = list(self._st.features)
-        self._hist.check_features(self._names)
-        run.check(self._es, self._st.features, n_repeats=self._n_rep, score=self._st.scorer.name)
+            self._work = RepeatedImportance(self.learn, run, dl, self.fi_kwargs['n_repeats'], self.fi_kwargs['bs'],
+                                            shard=self.fi_kwargs.get('shard', 'jobs'), **kw,
+                                            train_samples=self.train_samples if self.with_train else False)
+        self._hist.check_features(self._work.names)
         old = run.decide(self._open_log)                   # only rank 0 writes the log; a log it continues, on every rank
         if old is not None: self._hist.continue_from(old)
-        with guest(self.learn):   # seconds per row of a tracked epoch: every feature's repeats and the baseline (on both row sets)
-            self.budget.start(self._st.seconds_per_row(run.model, run.seed, self._bs, autocast_dtype(self.learn, self._es.device))
-                              *(len(self._names)*self._n_rep+1)*(2 if self.with_train else 1))
+        with guest(self.learn): self.budget.start(self._work.seconds_per_row())
 
     def _open_log(self):
         "Create or check the CSV; the rows of a log on disk that this history continues"
-        self._log,old = open_log(self.learn, self.fname, self, self.history if len(self._hist) else None, self._names, self._rewrite)
+        self._log,old = open_log(self.learn, self.fname, self, self.history if len(self._hist) else None, self._work.names, self._rewrite)
         self.csv_path,self._rewrite = (None if self._log is None else self._log.path),False
         return None if len(self._hist) else old
 
     def _release(self):
         "Drop the cached rows and the fit's runner, and restore the SIGINT handler"
-        self._es = self._train_es = self._st = self._order = self._run = None
+        self._work = self._run = None
         self._active = self._in_epoch = False
         if self._sigint is not None: self._sigint()
         self._sigint = None
 
     def __setattr__(self, name, value):
         "Release the cached rows when the tracker leaves its learner (`learn.remove_cb`)"
-        if name=='learn' and value is None and self.__dict__.get('_es') is not None: self._release()
+        if name=='learn' and value is None and self.__dict__.get('_work') is not None: self._release()
         super().__setattr__(name, value)
 
     def _locked(self):
@@ -227,7 +216,7 @@ class ImportanceTracker(Callback):
         epoch,run = self._epoch0+e,self._run
         try:
             with Runner.call('ImportanceTracker'):
-                rows,plan = run.decide(lambda: self.budget.plan(len(self._es), first, last))
+                rows,plan = run.decide(lambda: self.budget.plan(len(self._work), first, last))
                 why = '; '.join(w for w in (why, plan) if w)
                 if rows==0: self.budget.record(self._hist.n_fit, epoch, ep_s, False, 0, 0., why); return None
                 start = time.perf_counter()
@@ -248,17 +237,10 @@ class ImportanceTracker(Callback):
 
     def _track(self, epoch:int, rows:int) -> pd.DataFrame:
         "Importance at `epoch` on the first `rows` of the fit's row order (and on the training sample); appended to the history"
-        es = self._es if rows>=len(self._es) else self._es.subset(self._order[:rows].sort().values)
         seed = epoch_seed(self.fi_kwargs['seed'], epoch)
         self._run.sync_buffers()              # DDP: rank 0's BatchNorm statistics on every rank, as its next step would set them
-        amp = autocast_dtype(self.learn, es.device)
-        def _score(rows):   # the same permutations on the validation rows and on the training sample (within each one's subgroups)
-            return compute_importance(self._run, rows, self._st.scorer, self._st.features, self._st.jobs(seed, rows), self._n_rep,
-                                      bs=self._bs, amp=amp, shard=self.fi_kwargs.get('shard', 'jobs'))
-        with guest(self.learn):
-            fi,base,*_ = _score(es)
-            train = _score(self._train_es) if self._train_es is not None else (None, None)
-        res = history_rows(self._hist.n_fit, epoch, fi, base, len(es), seed, *train[:2])
+        with guest(self.learn): fi,base,*train = self._work(seed, rows)
+        res = history_rows(self._hist.n_fit, epoch, fi, base, min(rows, len(self._work)), seed, *train)
         self._hist.add(res)
         return res
 

@@ -11,9 +11,9 @@ from fastcore.basics import patch
 from fastai.learner import Learner
 from .checks import *
 from .checks import int_rule, opt_bs_rule, check_args, check_names, positive_int, max_samples_rule, seed_rule, optional_bool, real_rule, one_of, patch_rule, stop_rule, time_limit_rule
-from .guard import derived_seed, progress
-from .evalset import EvalSet
-from .inputs import InputKind, as_eval_set, input_kind, arrays_dl
+from .guard import derived_seed, progress, generator
+from .evalset import EvalSet, unwrap_dl
+from .inputs import InputKind, as_eval_set, input_kind, arrays_dl, train_rows
 from .perturb import Gather
 from .engine import autocast_dtype, run_perturbed
 from .scoring import make_scorer, score_jobs, check_targets, check_baseline, Scorer
@@ -184,13 +184,6 @@ class ImportanceSetup(NamedTuple):
             es = self.es if es is None else es
             return lambda f,r,n: self.sampler.job(es, names[f], self.features[names[f]], derived_seed(seed, f, r))
         return lambda f,r,n: self.kind.job(names[f], self.features[names[f]], derived_seed(seed, f, r), n)
-    def seconds_per_row(self, model, seed:int, bs:int, amp=None) -> float:
-        "Seconds per row of one pass over `self.es` (the model and the score), from a warm-up and a timed run of a real job"
-        job,n = self.jobs(seed),len(self.es)
-        for _ in range(2):
-            start = time.perf_counter()
-            list(score_jobs(model, self.es, self.scorer, [job(0, 0, n)], bs=bs, amp=amp))   # two passes: the baseline and the job
-        return (time.perf_counter()-start)/2/n
 
 def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_samples=None, seed:int=0, names=None, groups=None,
                      threshold=None, patch_size=None, max_tokens=None, conditional=False, run:Runner=None) -> ImportanceSetup:
@@ -206,6 +199,41 @@ def importance_setup(learn, dl=None, metric=None, higher_is_better=None, max_sam
     feats = apply_groups(kind.features(), resolve_groups(learn, es, groups, threshold))
     sampler = conditional_sampler(learn, es, feats, conditional, decide=None if run is None else run.decide)
     return ImportanceSetup(scorer, es, feats, kind, sampler)
+
+class RepeatedImportance:
+    "Permutation importance set up once (rows, features, scorer, a row order, a training sample) and computed again on demand"
+    def __init__(self, learn, run:Runner, dl, n_repeats:int=1, bs:int=None, shard:str='jobs',
+                 train_samples:int|bool=False,  # Also score this many training rows (`None`: as many as `dl`'s, at most all); False: none
+                 **setup):                      # `importance_setup`'s arguments (metric, names, groups, conditional, ...)
+        self.run,self.shard = run,shard
+        self.st = st = importance_setup(learn, dl, seed=run.seed, run=run, **setup)   # conditional: subgroups fitted once
+        self.train = None
+        if train_samples is not False:
+            n = train_samples if train_samples is not None else min(len(st.es), len(unwrap_dl(learn.dls.train).dataset))
+            self.train = train_rows(learn, n, seed=derived_seed(run.seed, 2), names=setup.get('names'))
+        self.order = torch.randperm(len(st.es), generator=generator(derived_seed(run.seed, 1)))   # the rows a share keeps
+        self.n_rep = n_repeats if st.repeats else 1
+        self.bs,self.amp = st.kind.rows_per_pass(bs),autocast_dtype(learn, st.es.device)
+        self.names = list(st.features)
+        run.check(st.es, st.features, n_repeats=self.n_rep, score=st.scorer.name)
+    def __len__(self): return len(self.st.es)
+
+    def seconds_per_row(self) -> float:
+        "Seconds per row of one computation (every feature's repeats and the baseline, on both row sets), from a timed job"
+        job,es = self.st.jobs(self.run.seed),self.st.es
+        for _ in range(2):   # a warm-up, then the timed run; each is two passes: the baseline and a feature permuted
+            start = time.perf_counter()
+            list(score_jobs(self.run.model, es, self.st.scorer, [job(0, 0, len(es))], bs=self.bs, amp=self.amp))
+        one = (time.perf_counter()-start)/2/len(es)
+        return one*(len(self.names)*self.n_rep+1)*(1 if self.train is None else 2)
+
+    def __call__(self, seed:int, rows:int=None) -> tuple:
+        "(table, baseline, training table, training baseline) on the first `rows` of the row order (`None`: all), from `seed`"
+        es = self.st.es if rows is None or rows>=len(self) else self.st.es.subset(self.order[:rows].sort().values)
+        def _score(es):   # the same permutations on the rows and on the training sample (within each one's subgroups)
+            return compute_importance(self.run, es, self.st.scorer, self.st.features, self.st.jobs(seed, es), self.n_rep,
+                                      bs=self.bs, amp=self.amp, shard=self.shard)[:2]
+        return (*_score(es), *(_score(self.train) if self.train is not None else (None, None)))
 
 # %% ../nbs/15_importance.ipynb #7a5a1c02
 TSAI_COUNTERPARTS = {

@@ -85,7 +85,7 @@ def test_history_values_and_reproducibility():
     fct.test_close(last.loc[fi.feature, 'ci_low'].to_numpy(), fi.ci_low.to_numpy(), eps=1e-6)
     fct.test_close(last.baseline.iloc[0], fi.attrs['baseline'], eps=1e-6)
     fct.test_eq(set(tr.seconds), {0, 1, 2, 3})
-    assert tr._es is None and tr._st is None   # released after the fit
+    assert tr._work is None   # released after the fit
 
 
 def test_csv_equals_history_and_one_history_across_fits(tmp_path):
@@ -186,7 +186,7 @@ def test_interrupted_fit(tmp_path):
     quiet_fit(learn, 5, cbs=[tr, StopAfter(1)])
     fct.test_eq(sorted(tr.history.epoch.unique()), [0, 1])
     pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
-    assert tr._es is None                             # after_fit ran
+    assert tr._work is None                             # after_fit ran
     # KeyboardInterrupt from code (not Ctrl-C): no after_fit, but what was computed is on disk and in memory,
     # and export still pickles no data
     learn = tiny(path=tmp_path)
@@ -196,16 +196,16 @@ def test_interrupted_fit(tmp_path):
         quiet_fit(learn, 5, cbs=StopAfter(2, keyboard=True))
     fct.test_eq(sorted(tr.history.epoch.unique()), [0, 1])
     pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
-    assert tr._es is not None and '_es' not in tr.__getstate__()
+    assert tr._work is not None and '_work' not in tr.__getstate__()
     learn.export(tmp_path / 'interrupted.pkl')
-    assert load_learner(tmp_path / 'interrupted.pkl').importance_tracker._es is None
+    assert load_learner(tmp_path / 'interrupted.pkl').importance_tracker._work is None
     # the next fit continues the history and the CSV (nothing overwritten), from the epoch after the last finished one
     quiet_fit(learn, 2)
     fct.test_eq(tr.history.groupby('fit').epoch.unique().map(list).to_dict(), {0: [0, 1], 1: [2, 3]})
     log = tr.read_log()
     fct.test_eq(len(log), 4 * 5)
     pd.testing.assert_frame_equal(log, tr.history, check_dtype=False)
-    assert tr._es is None
+    assert tr._work is None
     learn.remove_cb(tr)
 
 
@@ -222,11 +222,11 @@ def test_sigint_releases_cached_rows():
     class Peek(Callback):
         order = 80
         def before_batch(self):
-            if self.epoch == 1 and self.iter == 0: seen.append(tr._es is not None and signal.getsignal(signal.SIGINT) is not prev)
+            if self.epoch == 1 and self.iter == 0: seen.append(tr._work is not None and signal.getsignal(signal.SIGINT) is not prev)
     with pytest.raises(KeyboardInterrupt):
         quiet_fit(learn, 3, cbs=[tr, CtrlC(), Peek()])
     fct.test_eq(seen, [True])                         # the rows were cached and the handler installed during the fit
-    assert tr._es is None and tr._st is None and tr._train_es is None
+    assert tr._work is None
     assert signal.getsignal(signal.SIGINT) is prev    # the handler is restored
     fct.test_eq(tr.history.epoch.unique().tolist(), [0])
 
@@ -238,12 +238,12 @@ def test_export_load_learner(tmp_path):
     tr = learn.importance_tracker
     fct.test_eq(len(tr.history), 2 * 5)
     state = tr.__getstate__()
-    for k in ('_es', '_st', '_train_es', '_order', '_eval_dl', '_log'): assert k not in state, k
+    for k in ('_work', '_run', '_eval_dl', '_log'): assert k not in state, k
     learn.export(tmp_path / 'export.pkl')
     size_with = (tmp_path / 'export.pkl').stat().st_size
     learn2 = load_learner(tmp_path / 'export.pkl')
     tr2 = learn2.importance_tracker
-    assert tr2._es is None and tr2.eval_dl is None and not tr2._active
+    assert tr2._work is None and tr2.eval_dl is None and not tr2._active
     pd.testing.assert_frame_equal(tr2.history, tr.history)
     df = synth_df(20, seed=1)
     preds, _ = learn2.get_preds(dl=learn2.dls.test_dl(df))
@@ -263,7 +263,7 @@ def test_idle_in_lr_find_validate_get_preds(tmp_path):
     learn.add_cb(tr)
     with learn.no_bar(), learn.no_logging(): learn.lr_find(num_it=8, show_plot=False)
     fct.test_eq(len(tr.history), 0)
-    assert tr._es is None
+    assert tr._work is None
     quiet_fit(learn, 1)
     fct.test_eq(len(tr.history), 5)
     h = tr.history.copy()
@@ -272,7 +272,7 @@ def test_idle_in_lr_find_validate_get_preds(tmp_path):
         learn.get_preds()
         for ev in ('before_fit', 'before_epoch', 'after_fit'): learn(ev)   # what `tta` sends (tabular data can't tta)
     pd.testing.assert_frame_equal(tr.history, h)
-    assert tr._es is None and tr.run
+    assert tr._work is None and tr.run
     learn.remove_cb(tr)
 
 
@@ -286,7 +286,7 @@ def test_early_stopping_and_save_model(tmp_path):
     fct.test_eq(sorted(tr.history.epoch.unique()), [0, 1])
     assert (tmp_path / 'models' / 'best.pth').exists()
     pd.testing.assert_frame_equal(tr.read_log(), tr.history, check_dtype=False)
-    assert tr._es is None
+    assert tr._work is None
 
 
 TOY = pd.DataFrame({'epoch': np.repeat([0, 1, 2, 3], 3), 'feature': list('abc') * 4,
@@ -419,7 +419,7 @@ def test_empty_validation_set_warns_and_stays_idle():
     assert 'no validation data' in msgs[0] and 'stays idle' in msgs[0], msgs
     assert not same_weights(w0, weights(learn))      # training went on
     fct.test_eq(len(tr.history), 0)
-    assert tr._es is None
+    assert tr._work is None
 
 
 # --- the CSV: checked before training, and a write failure never costs the run -------------------------------------
@@ -531,7 +531,7 @@ def test_dataframe_without_target():
     tr = ImportanceTracker(dl=synth_df(100, seed=1).drop(columns='y'), budget=None)
     with pytest.raises(DataError, match=r"lacks the target column\(s\) \['y'\]"): quiet_fit(learn, 1, cbs=tr)
     assert all(torch.equal(a, b) for a, b in zip(w0, learn.model.parameters()))
-    fct.test_eq(len(tr.history), 0); fct.test_eq(tr._es, None)
+    fct.test_eq(len(tr.history), 0); fct.test_eq(tr._work, None)
 
 
 def test_nan_targets_reported_before_training():
@@ -580,13 +580,13 @@ def test_rows_released_when_removed_or_setup_fails(tmp_path):
     tr = ImportanceTracker(budget=None)
     learn.add_cb(tr)
     with pytest.raises(KeyboardInterrupt): quiet_fit(learn, 3, cbs=Stop())
-    assert tr._es is not None                      # no callback runs after a KeyboardInterrupt raised in Python
+    assert tr._work is not None                    # no callback runs after a KeyboardInterrupt raised in Python
     learn.remove_cb(tr)
-    fct.test_eq(tr._es, None)
+    fct.test_eq(tr._work, None)
     (tmp_path/'file').write_text('x')
     tr2 = ImportanceTracker(fname=tmp_path/'file'/'log.csv', budget=None)
     with pytest.raises(ArgumentError): quiet_fit(learn, 1, cbs=tr2)
-    fct.test_eq(tr2._es, None)
+    fct.test_eq(tr2._work, None)
 
 
 # --- issue 25: numbers you can trust -----------------------------------------------------------------------------------
