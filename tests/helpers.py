@@ -90,3 +90,36 @@ def cont_learner(df, y='y', epochs=5, n_valid=None, layers=(64, 32), lr=1e-2, se
     learn = tabular_learner(dls, layers=list(layers), metrics=rmse)
     quiet_fit(learn, epochs, lr)
     return learn
+
+
+def css_rgb(c:str) -> tuple:
+    "(r, g, b) of a CSS colour written 'rgb(r,g,b)' (with or without spaces), '#rgb' or '#rrggbb'"
+    c = c.strip()
+    if c.startswith('#'):
+        h = c[1:] if len(c) == 7 else ''.join(x*2 for x in c[1:])
+        return tuple(int(h[i:i+2], 16) for i in (0, 2, 4))
+    return tuple(int(x) for x in c[c.index('(')+1:c.index(')')].split(','))
+
+
+def contrast_ratio(a:tuple, b:tuple) -> float:
+    "WCAG 2's contrast ratio of two opaque sRGB colours (channels 0-255), as the docs' browser check computes it"
+    def lum(c):
+        lin = [x/12.92 if x <= 0.03928 else ((x+0.055)/1.055)**2.4 for x in np.asarray(c)/255]
+        return 0.2126*lin[0] + 0.7152*lin[1] + 0.0722*lin[2]
+    hi, lo = sorted([lum(a), lum(b)], reverse=True)
+    return (hi+0.05)/(lo+0.05)
+
+
+def chip_colours(style:str) -> tuple:
+    "(background, text colour) as (r, g, b) from the inline style of a text explanation's word or swatch"
+    d = dict(kv.split(':', 1) for kv in style.split(';') if ':' in kv)
+    return css_rgb(d['background-color']), css_rgb(d['color'])
+
+
+def chip_strength(bg:tuple) -> tuple:
+    "(sign, strength) of a chip's background: +1 green (0,160,0), -1 red (220,0,0), mixed into white; 0 for white"
+    r, g, b = bg
+    if bg == (255, 255, 255): return 0, 0.
+    if r == b and g >= r: return 1, (255-r)/255           # green over white: red and blue fall together
+    if g == b and r >= g: return -1, (255-g)/255          # red over white: green and blue fall together
+    raise AssertionError(f'{bg} is neither green nor red over white')

@@ -13,7 +13,7 @@ from fastinterp.guard import eval_mode
 from fastinterp.outputs import activation, output_fn
 from fastinterp.results import Result
 from fastinterp.plots.text import TextHTML
-from helpers import rng_states, same_rng
+from helpers import rng_states, same_rng, chip_colours, chip_strength, contrast_ratio
 
 
 @pytest.fixture(scope='module')
@@ -390,7 +390,10 @@ def test_text_html(tl):
     assert isinstance(h, TextHTML)
     fct.test_eq(str(h), s)
     fct.test_eq(s.count('class="fi-tok"'), len(e) - 1)        # every token a word, xxbos not drawn (named in the header)
-    assert 'rgba(0,160,0,1.00)' in s and '>family<' in s and 'not drawn: start-of-text mark' in s
+    assert '>family<' in s and 'not drawn: start-of-text mark' in s
+    fam = re.search(r'style="([^"]*)">family<', s)[1]
+    fct.test_eq(chip_strength(chip_colours(fam)[0]), (1, 1.))       # the largest word: full green
+    assert contrast_ratio(*chip_colours(fam)) >= 4.5                  # with a text colour that reads on it
     assert 'attribution to class pos' in s
     fct.test_eq(explanation_html(e, show_special=True, as_str=True).count('class="fi-tok"'), len(e))
     assert '&lt;b&gt;' in explanation_html(pd.DataFrame({'token': ['<b>'], 'attribution': [0.1]}), as_str=True)

@@ -8,6 +8,7 @@ from fastai.vision.all import Learner, accuracy, set_seed
 from fastinterp.all import ArgumentError, explanation_html, explanation_report, text_scale, text_words
 from fastinterp.results import finish
 from fastinterp.synth import synth_text_learner, synth_df, square_images, image_dls, small_cnn
+from helpers import chip_colours, chip_strength, contrast_ratio, css_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT/'_shots'
@@ -78,15 +79,36 @@ def test_same_attribution_same_colour_in_both_texts():
     sp = spans(explanation_html(t, as_str=True))
     fct.test_eq([w for _, _, w in sp], ['family', 'calm', 'calm', 'today'])
     fct.test_eq(background(sp[1][1]), background(sp[2][1]))
-    fct.test_eq(background(sp[1][1]), 'rgba(0,160,0,0.25)')
-    fct.test_eq(background(sp[0][1]), 'rgba(0,160,0,1.00)')
+    strength = lambda st: chip_strength(chip_colours(st)[0])
+    fct.test_close(strength(sp[1][1]), (1, 0.25), eps=1/255)          # 1/255: a channel is rounded to an integer
+    fct.test_eq(strength(sp[0][1]), (1, 1.))
     # one text of the two: still the scale of both; alone, its own
-    fct.test_eq(background(spans(explanation_html(t, text=1, as_str=True))[0][1]), 'rgba(0,160,0,0.25)')
-    fct.test_eq(background(spans(explanation_html(t[t.text == 1], as_str=True))[0][1]), 'rgba(0,160,0,1.00)')
+    fct.test_close(strength(spans(explanation_html(t, text=1, as_str=True))[0][1]), (1, 0.25), eps=1/255)
+    fct.test_eq(strength(spans(explanation_html(t[t.text == 1], as_str=True))[0][1]), (1, 1.))
     # a fixed scale across calls, and negative attributions in the second colour
     t2 = text_table([np.array([-0.2, 0.1])], [['pain', 'calm']])
     sp2 = spans(explanation_html(t2, scale=0.4, as_str=True))
-    fct.test_eq([background(s) for _, s, _ in sp2], ['rgba(220,0,0,0.50)', 'rgba(0,160,0,0.25)'])
+    fct.test_close([strength(s) for _, s, _ in sp2], [(-1, 0.5), (1, 0.25)], eps=1/255)
+
+
+def test_chips_readable_on_any_page():
+    "Every word and legend swatch sets its own opaque background and a text colour with WCAG contrast >= 4.5 on it, from"
+    "faint to full colour, both signs: the page's own colours (light or dark) don't matter"
+    vals = np.linspace(-1, 1, 81)
+    t = text_table([vals], [[f'w{i}' for i in range(len(vals))]])
+    h = explanation_html(t, scale=1., as_str=True)
+    swatches = re.findall(r'<span class="fi-swatch" style="([^"]*)">([^<]*)</span>', h)
+    fct.test_eq(len(swatches), 5)
+    chips = [(v, st) for v, st, _ in spans(h)] + [(float(x), st) for st, x in swatches]
+    for v, st in chips:
+        bg, fg = chip_colours(st)
+        assert contrast_ratio(bg, fg) >= 4.5, (v, st)
+        sign, strength = chip_strength(bg)
+        fct.test_eq(sign, np.sign(v))                    # green for +, red for -, white for 0
+        fct.test_close(strength, min(1, abs(v)), eps=1/255)              # 1/255: a channel is rounded to an integer
+    # the special tokens, drawn small, keep the chip's own text colour
+    for _, st, _ in spans(explanation_html(t.assign(special=True), show_special=True, as_str=True)):
+        bg, fg = chip_colours(st); assert 'font-size:70%' in st and contrast_ratio(bg, fg) >= 4.5, st
 
 
 def test_two_notes_share_a_scale(notes):
@@ -95,7 +117,10 @@ def test_two_notes_share_a_scale(notes):
     words = text_words(notes)
     s = float(re.search(r'data-scale="([^"]+)"', h)[1])
     fct.test_close(s, words.attribution[words.drawn].abs().max(), eps=1e-5)      # the largest |word| of both notes
-    for v, st, _ in sp: fct.test_eq(background(st), f"rgba({'0,160,0' if v >= 0 else '220,0,0'},{min(1, abs(v)/s):.2f})")
+    for v, st, _ in sp:
+        sign, strength = chip_strength(chip_colours(st)[0])
+        if sign: fct.test_eq(sign, np.sign(v))          # white (|v| < scale/510) has no hue
+        fct.test_close(strength, min(1, abs(v)/s), eps=1/255)            # 1/255: a channel is rounded to an integer
     # note B has no trigger: on A's scale none of its words is more than a faint tint
     b = words[(words.text == 1) & words.drawn]
     assert b.attribution.abs().max() < 0.1*s, (b.attribution.abs().max(), s)
@@ -229,13 +254,15 @@ def test_report_in_a_browser(notes, row_expl, img_expl, tmp_path):
             assert s in opened, s
         # the same attribution has the same colour in both notes, as the browser computes it
         colours = d.execute_script("""return Array.from(document.querySelectorAll('.fi-tok')).map(s =>
-            [s.closest('.fi-text-one').dataset.text, s.textContent, getComputedStyle(s).backgroundColor, s.dataset.attribution])""")
+            [s.closest('.fi-text-one').dataset.text, s.textContent, getComputedStyle(s).backgroundColor,
+             s.dataset.attribution, getComputedStyle(s).color])""")
         scale = float(re.search(r'data-scale="([^"]+)"', rep.html)[1])
-        for t, w, c, v in colours:                                       # every word of both notes on the one scale
-            rgb, alpha = re.fullmatch(r'rgba?\((\d+, \d+, \d+)(?:, ([\d.]+))?\)', c).groups()
-            fct.test_eq(rgb, '0, 160, 0' if float(v) >= 0 else '220, 0, 0')
-            fct.test_close(float(alpha or 1), round(min(1, abs(float(v))/scale), 2), eps=5e-3)
-        by_word = {(t, w): c for t, w, c, v in colours}
+        for t, w, c, v, ink in colours:                                  # every word of both notes on the one scale
+            sign, strength = chip_strength(css_rgb(c))
+            if sign: fct.test_eq(sign, np.sign(float(v)))
+            fct.test_close(strength, min(1, abs(float(v))/scale), eps=1/255)   # 1/255: a channel is rounded to an integer
+            assert contrast_ratio(css_rgb(c), css_rgb(ink)) >= 4.5, (w, c, ink)   # readable, as the browser draws it
+        by_word = {(t, w): c for t, w, c, v, _ in colours}
         fam = [c for (t, w), c in by_word.items() if w == 'family']
         fct.test_eq(fam, ['rgb(0, 160, 0)'])                             # the largest word of both: full green
         tips = d.execute_script("return Array.from(document.querySelectorAll('.fi-tok')).map(s => [s.textContent, s.title])")

@@ -134,17 +134,32 @@ def text_words(expl,                     # Result of `TextLearner.explain` (a Da
     return finish(res, 'text_words', show_special=show_special, alignment=notes, **keep)
 
 # %% ../../nbs/25_plot_text.ipynb #8e24966c
-_POS,_NEG = '0,160,0','220,0,0'   # green: towards the class; red: away from it
+_POS,_NEG = (0,160,0),(220,0,0)   # green: towards the class; red: away from it
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"   # what a standalone page may load: nothing
 
 def _esc(v) -> str:
     "`v` as HTML text or attribute value; a carriage return as a reference, which browsers keep (a raw one becomes a newline)"
     return html.escape(str(v)).replace('\r', '&#13;')
 
-def _colour(v:float, scale:float) -> str:
-    "The background of attribution `v` on a scale where |v| >= `scale` is full colour"
+def _rgb(v:float, scale:float) -> tuple:
+    "The colour of attribution `v`, opaque: its hue over white, as strong as |v|/`scale` (full colour from `scale` on)"
     a = min(1., abs(v)/scale)
-    return f"rgba({_POS if v>=0 else _NEG},{a:.2f})"
+    return tuple(round(255 - a*(255-c)) for c in (_POS if v>=0 else _NEG))
+
+def _colour(v:float, scale:float) -> str:
+    "The background of attribution `v` as CSS, on a scale where |v| >= `scale` is full colour"
+    return 'rgb({},{},{})'.format(*_rgb(v, scale))
+
+def _luminance(rgb:tuple) -> float:
+    "WCAG 2's relative luminance of an sRGB colour with channels 0-255"
+    lin = [c/12.92 if c<=0.03928 else ((c+0.055)/1.055)**2.4 for c in np.asarray(rgb)/255]
+    return 0.2126*lin[0] + 0.7152*lin[1] + 0.0722*lin[2]
+
+def _chip(v:float, scale:float) -> str:
+    "CSS colours of attribution `v`'s chip: its background, and black or white text, whichever contrasts more (>= 4.58:1)"
+    lum = _luminance(_rgb(v, scale))
+    ink = '#000' if (lum+0.05)/0.05 >= 1.05/(lum+0.05) else '#fff'
+    return f"background-color:{_colour(v, scale)};color:{ink}"
 
 def _fmt(v, signed=False) -> str:
     "A number from the data to 4 significant digits, escaped ('n/a' when missing)"
@@ -153,15 +168,14 @@ def _fmt(v, signed=False) -> str:
     except (TypeError, ValueError): return _esc(v)
 
 _BOX = 'padding:0 1px;margin:0;border-radius:3px'
-_SPECIAL = ';font-size:70%;border:1px solid #bbb;color:var(--fi-muted,#555)'
+_SPECIAL = ';font-size:70%;border:1px solid #999'
 _MUTED = 'color:var(--fi-muted,#666)'   # a page may set its own colours (the case report does, for dark mode)
 
 def _word_html(r:dict, scale:float) -> str:
     v = r['attribution']
-    style = f"background-color:{_colour(v, scale)};{_BOX}"
+    style = f"{_chip(v, scale)};{_BOX}"   # a chip sets its own colours: readable on any page, light or dark
     if r['special']: style += _SPECIAL
     if not r['known']: style += ';text-decoration:underline dotted #777'
-    if abs(v)>=0.65*scale and v<0: style += ';color:#fff'
     tip = f"{r['word']}: {v:+.4g}"
     if len(r['tokens'])>1: tip += ' = ' + ' + '.join(f"{plain_token(t)} {x:+.3g}" for t,x in zip(r['tokens'], r['values']))
     if not r['known']: tip += " (not in the model's vocabulary: read as an unknown word)"
@@ -239,8 +253,8 @@ def words_tables(rows:list,          # The rows of one text (`_rows_of`)
 def _legend(scale:float, why:str, targets:list, show_special:bool, any_unknown:bool, table:bool=False, level=None) -> str:
     tg = (f"class {_esc(targets[0])}" if len(set(map(str, targets)))==1 else "each text's class (in its header)") if targets else 'the output'
     one,many = text_units(level)
-    sw = ' '.join(f'<span class="fi-swatch" style="background-color:{_colour(v, scale)};{_BOX};display:inline-block;min-width:3.2em;'
-                  f'text-align:center{";color:#fff" if v<=-0.65*scale else ""}">{v:+.3g}</span>' for v in scale*np.array([-1, -.5, 0, .5, 1]))
+    sw = ' '.join(f'<span class="fi-swatch" style="{_chip(v, scale)};{_BOX};display:inline-block;min-width:3.2em;'
+                  f'text-align:center">{v:+.3g}</span>' for v in scale*np.array([-1, -.5, 0, .5, 1]))
     notes = [f"Colour: each {one}'s attribution to {tg} (its value), in the units of the prediction (green: towards it, red: away from it); "
              f"full colour at ±{scale:.3g} ({why}; larger values saturate). "
              + ("The tables under each text list the largest values each way." if table else "Hover a word for its value.")]
@@ -351,8 +365,7 @@ def plot_phrases(res,             # `learn.phrase_importance(...)` or `learn.exp
     if ax is None: _,ax = plt.subplots(figsize=(6.5, 0.3*len(d)+1.3))
     y = np.arange(len(d))
     xerr = np.stack([d['value']-d['low'], d['high']-d['value']]) if len(d) and d['low'].notna().all() else None
-    rgb = lambda c: tuple(int(x)/255 for x in c.split(','))
-    ax.barh(y, d['value'], xerr=xerr, capsize=2, color=[rgb(_POS if v>=0 else _NEG) for v in d['value']])
+    ax.barh(y, d['value'], xerr=xerr, capsize=2, color=[np.array(_POS if v>=0 else _NEG)/255 for v in d['value']])
     ax.set_yticks(y, [literal(_short(s)) for s in d['label']])
     ax.axvline(0, color='grey', lw=0.8)
     cls = df.attrs.get('target')
