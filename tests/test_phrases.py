@@ -117,26 +117,48 @@ def test_explain_levels_schema_and_sums(pl):
 def _delete(text, a, b): return ' '.join((text[:a] + ' ' + text[b:]).split())
 
 
+def _deletion_drops(learn, text, unit, words):
+    "Signed drops of P('pos') times the sign of `unit`'s attribution: deleting `unit`, then each phrase of as many words apart from it"
+    from fastinterp.text_units import phrase_candidates
+    spans = [(words[i][0], words[j - 1][1]) for i, j in phrase_candidates(text, (unit.n_words, unit.n_words), words)]
+    spans = [(unit.start, unit.end)] + [s for s in spans if s[1] <= unit.start or s[0] >= unit.end]
+    p = prob_pos(learn, [text] + [_delete(text, a, b) for a, b in spans])
+    return np.sign(unit.attribution) * (p[0] - p[1:])
+
+
 def test_deleting_the_top_phrase_is_faithful(pl):
-    "Deleting the top phrase changes the prediction more than deleting a random phrase of as many words: >= 90% of the notes with the phrase"
-    from fastinterp.text_units import word_spans, phrase_candidates
-    test, rng = phrase_text_df(60, seed=11), np.random.default_rng(0)
-    texts, wins = [], []
+    """Deleting the top phrase moves the prediction the way its attribution says, by more than deleting a random phrase of as
+    many words is expected to: on >= 90% of ALL notes (ERASER's comprehensiveness against a random rationale of the same size)
+
+    What is compared, per note: d(top) = sign(attribution) * (P(pos) - P(pos | top phrase deleted)) against the mean of the same
+    quantity over every phrase of as many words that doesn't overlap it (the expectation of a uniformly drawn random phrase, with
+    no draw noise). Why signed: an attribution claims a direction. Unsigned |change| fails on 'neg' notes for a reason that is
+    not the explanation's: P(pos) is ~0.001-0.09 there, so no deletion can lower it by more than that, while deleting the filler
+    between 'family' and 'visit' JOINS them into the planted phrase and raises P(pos) to ~0.98: a new phrase the note never held,
+    which no attribution of the note's own words can speak for (measured: the unsigned comparison with the mean wins on 70% of
+    'neg' notes, 100% of 'pos'; occluding with xxunk instead of deleting, 57%). The signed comparison counts that joining
+    against the random phrase, as it should: it moved the prediction the other way. That it can still fail is checked on the
+    same notes: the LEAST important phrase (|attribution| smallest, same length) in the top's place wins on about half."""
+    from fastinterp.text_units import word_spans
+    test = phrase_text_df(60, seed=11)
+    top_wins, bottom_wins, pos_abs = [], [], []
     for t in test.text:
-        top = top_units(pl.explain(t, level='phrase'), 1).iloc[0]
-        ws = word_spans(t)
-        other = [(ws[i][0], ws[j - 1][1]) for i, j in phrase_candidates(t, (top.n_words, top.n_words), ws)]
-        other = [s for s in other if s[1] <= top.start or s[0] >= top.end]
-        a, b = other[rng.integers(len(other))]
-        texts += [t, _delete(t, top.start, top.end), _delete(t, a, b)]
-    p = prob_pos(pl, texts).reshape(-1, 3)
-    wins = np.abs(p[:, 0] - p[:, 1]) > np.abs(p[:, 0] - p[:, 2])
-    pos = (test.label == 'pos').to_numpy()
-    # the notes that hold the phrase: its deletion beats a random one on >= 90% (100% here)
-    assert wins[pos].mean() >= 0.9, (wins[pos].mean(), wins.mean())
-    # all notes: 95% here, 85% with the floors' torch 2.3 training. In a 'neg' note nothing moves the prediction much, and a
-    # random deletion between 'family' and 'visit' joins them into the phrase: a weaker bound, with its reason
-    assert wins.mean() >= 0.8, (wins.mean(), test.label[~wins].tolist())
+        units, words = top_units(pl.explain(t, level='phrase'), 1000), word_spans(t)
+        top = units.iloc[0]
+        bottom = units[units.n_words == top.n_words].iloc[-1]
+        d = _deletion_drops(pl, t, top, words)
+        top_wins.append(d[0] > d[1:].mean())
+        pos_abs.append(abs(d[0]) > np.abs(d[1:]).mean())
+        d = _deletion_drops(pl, t, bottom, words)
+        bottom_wins.append(d[0] > d[1:].mean())
+    top_wins, bottom_wins, pos = np.array(top_wins), np.array(bottom_wins), (test.label == 'pos').to_numpy()
+    # 100% of all notes here, with torch 2.14 and under MKL_CBWR=COMPATIBLE; 90% leaves 6 notes for other kernels' training
+    assert top_wins.mean() >= 0.9, (top_wins.mean(), test.label[~top_wins].tolist())
+    # in the notes that hold the phrase the top phrase's deletion is also the larger change unsigned (100% here)
+    assert np.array(pos_abs)[pos].mean() >= 0.9, np.array(pos_abs)[pos].mean()
+    # the control: a phrase the explanation ranks last wins about as often as a coin (53% here); >= 80% would mean the test
+    # can't tell a faithful ranking from a useless one (4 standard errors of a coin over 60 notes above one half)
+    assert bottom_wins.mean() < 0.8, bottom_wins.mean()
 
 
 def test_phrase_importance_options(pl, notes):
