@@ -7,6 +7,7 @@ from fastinterp.all import *
 from fastinterp.checks import ArgumentError, DataError
 from fastinterp.synth import synth_text_learner, phrase_text_df, synth_learner
 from fastinterp.text_units import UNIT_COLUMNS
+from fastai.text.core import defaults as text_defaults
 
 
 @pytest.fixture(scope='module')
@@ -207,3 +208,35 @@ def test_phrase_importance_no_side_effects(pl, notes):
     fct.test_eq(texts, before)
     for k, v in pl.model.state_dict().items(): assert torch.equal(v, sd[k]), k
     pd.testing.assert_frame_equal(a, pl.phrase_importance(texts, min_notes=2))      # the same call, the same numbers
+
+
+def test_explain_shapley_awd_lstm(pl):
+    "method='shapley' on fastai's AWD_LSTM: efficiency and the definition, enumerated by hand; the planted words on top"
+    import itertools, math
+    text = 'Seen by nurse, family visit today'
+    e = pl.explain(text, method='shapley', details=True)
+    x = pl.dls.test_dl([text]).one_batch()[0].as_subclass(torch.Tensor)
+    vocab = pl.dls.vocab[0]
+    spec = set(text_defaults.text_spec_tok) - {'xxunk'}
+    words = [j for j, t in enumerate(x[0].tolist()) if vocab[t] not in spec]
+    fct.test_eq(int((~e.frame.special).sum()), len(words))         # every token not special is a player (xxunk too: the comma here)
+    F, rows = len(words), []
+    subsets = list(itertools.product([0, 1], repeat=F))
+    for s in subsets:
+        r = x[0].clone()
+        for k, on in enumerate(s):
+            if not on: r[words[k]] = vocab.index('xxpad')
+        rows.append(r)
+    with torch.no_grad(): v = dict(zip(subsets, torch.softmax(pl.model.eval()(torch.stack(rows))[0], -1)[:, 1].double().tolist()))
+    phi = np.zeros(F)
+    for s, val in v.items():
+        for k in range(F):
+            if not s[k]: phi[k] += math.factorial(sum(s)) * math.factorial(F - 1 - sum(s)) / math.factorial(F) * (v[s[:k] + (1,) + s[k + 1:]] - val)
+    # the same game in other batch layouts: float32 noise
+    np.testing.assert_allclose(e.frame.attribution[~e.frame.special], phi, atol=1e-5)
+    fct.test_close(e.frame.attribution.sum(), v[(1,) * F] - v[(0,) * F], eps=1e-5)      # efficiency
+    fct.test_eq(float(e.frame.attribution[e.frame.special].abs().sum()), 0.)               # special tokens are no players
+    fct.test_eq(e.frame.attrs['method'], 'exact Shapley values over words')
+    fct.test_eq(set(e.frame.nlargest(2, 'attribution').token), {'family', 'visit'})
+    fct.test_eq(top_units(pl.explain(text, method='shapley', level='phrase'), 1).token[0], 'family visit')
+    with pytest.raises(ArgumentError, match="has 17 words.*pass method='ig'"): pl.explain(' '.join(f'w{i}' for i in range(17)), method='shapley')
