@@ -104,16 +104,41 @@ def _extra_inputs(enc:dict, form:tuple, dev) -> dict:
     return {k: torch.tensor([list(enc[k])], dtype=torch.long, device=dev) for k in names}
 
 # %% ../nbs/24b_hf_text.ipynb #7d2f4c11
-def _encode(tok, text:str, max_len:int|None) -> dict:
-    "The tokenizer's ids, character offsets, special-token flags and word numbers of `text`"
+def _encode(tok, text:str) -> dict:
+    "The tokenizer's ids, character offsets, special-token flags and word numbers of `text` (and its masks), however long"
     enc = tok(text, return_offsets_mapping=True, return_special_tokens_mask=True, truncation=False)
     ids = list(enc['input_ids'])
-    if max_len is not None and len(ids)>max_len:
-        raise DataError(f"The text has {len(ids)} tokens and the model reads at most {max_len} (its max_position_embeddings); "
-                        "split it into parts the model can read, e.g. by paragraph, and explain the list of parts.")
     return dict(ids=ids, offsets=[tuple(o) for o in enc['offset_mapping']], special=[bool(s) for s in enc['special_tokens_mask']],
                 words=enc.word_ids(), tokens=tok.convert_ids_to_tokens(ids),
                 **{k: list(enc[k]) for k in ('attention_mask', 'token_type_ids') if k in enc})
+
+def _windows(enc:dict, max_len:int|None) -> list:
+    "Positions (in the text's ids) of each window the model reads: the whole text if it fits, else windows of `max_len` tokens, half a window apart, each with the text's leading and trailing special tokens"
+    n,sp = len(enc['ids']),enc['special']
+    if max_len is None or n<=max_len: return [list(range(n))]
+    lead = next((j for j,s in enumerate(sp) if not s), n)
+    trail = next((j for j,s in enumerate(reversed(sp)) if not s), n)
+    W = max_len-lead-trail
+    if W<2 or any(sp[lead:n-trail]):
+        raise DataError(f"The text has {n} tokens and the model reads at most {max_len} (its max_position_embeddings), and its special "
+                        "tokens are not only at its ends, so it can't be read in windows: split it into parts the model can read, "
+                        "e.g. by paragraph, and explain the list of parts.")
+    starts = list(range(lead, n-trail-W, max(1, W//2))) + [n-trail-W]
+    return [list(range(lead)) + list(range(a, a+W)) + list(range(n-trail, n)) for a in starts]
+
+def _most_central(windows:list, special:list) -> list:
+    "Per position of the text, (window, place in it) where it is farthest from the window's cut ends (special tokens: the first)"
+    best = {}
+    for k,pos in enumerate(windows):
+        body = [j for j,p in enumerate(pos) if not special[p]]
+        for j in body:
+            c = min(j-body[0], body[-1]-j)
+            if pos[j] not in best or c>best[pos[j]][0]: best[pos[j]] = (c, k, j)
+    return [(best[p][1], best[p][2]) if p in best else (0, windows[0].index(p)) for p in range(len(special))]
+
+def _window_enc(enc:dict, pos:list) -> dict:
+    "The parts of `enc` that the model eats, at positions `pos`"
+    return {k: [enc[k][p] for p in pos] for k in ('ids', 'special', 'attention_mask', 'token_type_ids') if k in enc}
 
 def word_frame(text:str,            # The text as written
                enc:dict,            # Its encoding: ids, offsets, special, words (the tokenizer's word numbers), tokens
@@ -176,11 +201,19 @@ def explain_hf_text(learn:Learner,     # A Learner whose model is (or wraps) a H
     tok = hf_tokenizer(learn, tokenizer)
     hf = hf_model(learn.model)
     dev,form = model_device(learn.model),input_form(learn)
-    encs = [_encode(tok, t, getattr(hf.config, 'max_position_embeddings', None)) for t in texts]
+    encs = [_encode(tok, t) for t in texts]
+    max_len = getattr(hf.config, 'max_position_embeddings', None)
+    wins = [_windows(e, max_len) for e in encs]      # a text longer than the model reads: windows, each explained alone
+    if method=='shapley' and any(len(w)>1 for w in wins):
+        raise ArgumentError(f"method='shapley' reads a text whole, and a text here has more than the {max_len} tokens the model reads; "
+                            "pass method='ig', which reads it in windows.")
     ids = [torch.tensor([e['ids']], dtype=torch.long, device=dev) for e in encs]
-    models = [Logits(FedIds(learn.model, form, _extra_inputs(e, form, dev))) for e in encs]   # each text with its own mask
+    parts = [[_window_enc(e, pos) for pos in w] for e,w in zip(encs, wins)]
+    wids = [[torch.tensor([p['ids']], dtype=torch.long, device=dev) for p in ps] for ps in parts]
+    models = [[Logits(FedIds(learn.model, form, _extra_inputs(p, form, dev))) for p in ps] for ps in parts]   # each window, its own mask
     act = activation(learn)
-    with eval_mode(learn.model), torch.no_grad(), preserved_rng(): preds = torch.cat([output_fn(m, act)(x) for m,x in zip(models, ids)])
+    with eval_mode(learn.model), torch.no_grad(), preserved_rng():      # a text's prediction: the mean of its windows'
+        preds = torch.cat([torch.cat([output_fn(m, act)(x) for m,x in zip(ms, xs)]).mean(0, keepdim=True) for ms,xs in zip(models, wids)])
     tgt,labels = row_targets(learn, target, preds)
     fill = _baseline_token(tok, baseline)
     layer = hf.get_input_embeddings()
@@ -188,10 +221,12 @@ def explain_hf_text(learn:Learner,     # A Learner whose model is (or wraps) a H
     for i in progress(range(len(texts)), learn, show=None if len(texts)>1 else False):
         if method=='shapley':    # the words of `word_frame`, each with all its pieces, are the players
             _,w = word_frame(texts[i], encs[i], np.zeros(len(encs[i]['ids'])))
-            r = shapley_tokens(models[i], ids[i], [np.flatnonzero(w==k).tolist() for k in range(w.max()+1)], fill, int(tgt[i]), act)
-        else: r = attribute_tokens(models[i], ids[i], layer, int(tgt[i]), activation=act, n_steps=n_steps,
-                                   baseline_id=_baseline_ids(ids[i], encs[i]['special'], fill),
+            r = shapley_tokens(models[i][0], ids[i], [np.flatnonzero(w==k).tolist() for k in range(w.max()+1)], fill, int(tgt[i]), act)
+        else:
+            rs = [attribute_tokens(m, x, layer, int(tgt[i]), activation=act, n_steps=n_steps, baseline_id=_baseline_ids(x, p['special'], fill),
                                    internal_batch_size=internal_batch_size, carry_grad=False)
+                  for m,x,p in zip(models[i], wids[i], parts[i])]
+            r = rs[0] if len(rs)==1 else _combined(rs, _most_central(wins[i], encs[i]['special']))
         fr,w = word_frame(texts[i], encs[i], r['attributions'], tok.unk_token_id)
         frames.append(fr); runs.append(r); of.append(w)
         spec.append(float(r['attributions'][w<0].sum()))
@@ -202,9 +237,20 @@ def explain_hf_text(learn:Learner,     # A Learner whose model is (or wraps) a H
                 special_tokens=[' '.join(t for t,s in zip(e['tokens'], e['special']) if s) for e in encs],
                 special_attribution=spec[0] if single else spec, alignment=['exact']*len(texts),
                 inputs=_form_words(form),
+                **({} if all(len(w)==1 for w in wins) else dict(
+                    windows=len(wins[0]) if single else [len(w) for w in wins],
+                    window_rule=f"a text longer than the model's {max_len} tokens is read in windows of {max_len} (each with its "
+                                "special tokens), half a window apart; each word's attribution is from the window where it is most "
+                                "central; the prediction and base value are the means of the windows'; the delta, the largest window's")),
                 predicted=predicted_labels(learn, preds))   # per text: the predicted class, beside the explained one
     return text_result(texts, frames, runs, labels, tgt, ids, single, details, level=level,
                        fields={'words': ("per text: each token's word (a row of the text's frame; -1: a special token)", of)}, **meta)
+
+def _combined(runs:list, central:list) -> dict:
+    "One text's result from its windows' `attribute_tokens` runs: each token's attribution from its most central window"
+    return dict(attributions=np.array([runs[k]['attributions'][j] for k,j in central]),
+                prediction=float(np.mean([r['prediction'] for r in runs])), base_prediction=float(np.mean([r['base_prediction'] for r in runs])),
+                delta=max(r['delta'] for r in runs), internal_batch_size=runs[0]['internal_batch_size'])
 
 # %% ../nbs/24b_hf_text.ipynb #b8c3d9e4
 class MaskAt(Perturbation):

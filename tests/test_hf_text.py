@@ -183,7 +183,6 @@ def test_hf_errors(bert):
         with pytest.raises(ArgumentError, match='learn.tokenizer = tokenizer'): bert.explain('family visit')
         bert.explain('family visit', tokenizer=tok)                 # the argument is enough
     finally: bert.tokenizer = tok
-    with pytest.raises(DataError, match='split it'): bert.explain(' '.join(['family']*40))
     with pytest.raises(ArgumentError, match='baseline'): bert.explain('family visit', baseline='zero')
     with pytest.raises(ArgumentError, match='empty'): bert.explain('   ')
 
@@ -370,3 +369,40 @@ def test_hf_shapley_refuses_long_texts(bert):
     with pytest.raises(ArgumentError, match=rf"has {ENUMERATE_MAX_FEATURES + 1} words.*pass method='ig'"):
         bert.explain(text, method='shapley')
     with pytest.raises(ArgumentError, match="method must be one of 'ig', 'shapley'"): bert.explain('family visit', method='kernel')
+
+
+def test_hf_long_text_in_windows(bert):
+    """A text longer than the model reads (32 tokens) is read in windows of 32, half a window apart: the prediction is the mean
+    of the windows' (computed here by hand), each word's attribution that of its most central window (captum on that window
+    alone), the words still as written, and the planted phrase still on top"""
+    import captum.attr as ca
+    rng = np.random.default_rng(3)
+    words = list(rng.choice(TEXT_FILLER, 40))
+    words[18:18] = list(PHRASE)
+    text = ' '.join(words)
+    tok = bert.tokenizer
+    ids = tok(text)['input_ids']
+    n, W = len(ids), 30                                  # [CLS] + 30 + [SEP] = 32
+    assert n > 32
+    starts = list(range(1, n - 1 - W, W // 2)) + [n - 1 - W]
+    win = [torch.tensor([[ids[0]] + ids[a:a + W] + [ids[-1]]]) for a in starts]
+    m = Logits(bert.model).eval()
+    with torch.no_grad(): p = np.mean([torch.softmax(m(x), -1)[0, 1].item() for x in win])
+    r = bert.explain(text, target=1, details=True)
+    e = r.frame
+    fct.test_eq(e.attrs['windows'], len(starts))
+    assert 'most central' in e.attrs['window_rule']
+    fct.test_close(e.attrs['prediction'], p, eps=1e-5)             # one window per pass either way: float32 noise
+    fct.test_eq(e['token'].tolist(), [text[a:b] for a, b in zip(e['start'], e['end'])])
+    fct.test_eq(len(e), len(words))
+    # the token at the middle of window k is most central there: its value is captum's on that window alone
+    lig = ca.LayerIntegratedGradients(lambda x: torch.softmax(m(x), -1), bert.model.model.get_input_embeddings())
+    for k, a in enumerate(starts):
+        j = a + W // 2                                     # its position in the text; 1 + W//2 in the window
+        if any(abs(j - b - W // 2) < abs(j - a - W // 2) for b in starts): continue
+        base = win[k].clone(); base[0, 1:-1] = tok.pad_token_id
+        ref = lig.attribute(win[k], baselines=base, target=1, n_steps=50).sum(-1)[0].double().numpy()
+        # the same integral in another batch layout: float32 noise
+        fct.test_close(r.attributions[0][j], ref[1 + W // 2], eps=1e-6 * max(1, np.abs(ref).max()) + 1e-4 * abs(ref[1 + W // 2]))
+    fct.test_eq(set(e.nlargest(2, 'attribution')['token']), set(PHRASE))
+    with pytest.raises(ArgumentError, match="reads a text whole.*method='ig'"): bert.explain(text, method='shapley')
