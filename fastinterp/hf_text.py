@@ -365,7 +365,8 @@ class HFPhrases(PhraseReader):
         "The token ids of each note"
         if texts is None or hasattr(texts, 'dataset'):
             ds = (self.learn.dls.valid if texts is None else texts).dataset
-            return [torch.as_tensor(ds[i][0]).long().cpu() for i in range(len(ds))]
+            first = lambda x: x['input_ids'] if isinstance(x, Mapping) else x   # a dict input: its ids
+            return [torch.as_tensor(first(ds[i][0])).long().cpu() for i in range(len(ds))]
         return [torch.tensor(self.tok(t)['input_ids']) for t in _texts(texts)]
     def _segments(self, row:list) -> list:
         "Runs of words side by side: punctuation, special tokens and [UNK] end a run"
@@ -410,6 +411,13 @@ class HFPhrases(PhraseReader):
                 ) -> int:         # Token positions per occurrence
         "How many tokens one occurrence of the phrase covers (its words' pieces)"
         return sum(len(w) for w in key)
+    def model_for(self, x:Tensor, # One note's token ids [1, seq_len]
+                 ) -> nn.Module:  # The model, fed as the learner's batches feed it (`input_form`)
+        "The model that reads one note's ids: its attention mask where the ids aren't padding, its token types 0 (one segment)"
+        if not hasattr(self, '_form'): self._form = input_form(self.learn)
+        pad = self.tok.pad_token_id
+        extra = {'attention_mask': (x!=pad).long() if pad is not None else torch.ones_like(x), 'token_type_ids': torch.zeros_like(x)}
+        return FedIds(self.learn.model, self._form, extra)
 
 PHRASE_READERS.insert(0, HFPhrases)
 

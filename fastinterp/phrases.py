@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 import numpy as np, pandas as pd, torch
+from torch import Tensor
 from fastcore.basics import patch
 from fastai.learner import Learner
 from fastai.text.core import defaults as text_defaults
@@ -169,6 +170,10 @@ class PhraseReader:
                 ) -> int:         # Token positions per occurrence
         "How many tokens one occurrence of the phrase covers"
         return len(key)
+    def model_for(self, x:Tensor, # One note's token ids [1, seq_len]
+                 ) -> torch.nn.Module: # What to call on that note's ids and its occluded copies
+        "The model that reads one note's ids: the learner's own"
+        return self.learn.model
 
 PHRASE_READERS = [PhraseReader]   # tried in order; `fastinterp.hf_text` puts a transformer's first
 
@@ -215,7 +220,8 @@ def phrase_importance(self:Learner,
     for i in progress(range(len(notes)), self, show=None if len(notes)>1 else False):
         here = [c for c,k in enumerate(cands) if k in found[i]]
         jobs = [Replace([(0, p) for p in found[i][cands[c]]], [reader.fill]*len(found[i][cands[c]])) for c in here]
-        outs.append(occlusion_outputs(model, notes[i][None].to(dev), jobs, act, bs, amp)); held.append(here)
+        x = notes[i][None].to(dev)
+        outs.append(occlusion_outputs(reader.model_for(x), x, jobs, act, bs, amp)); held.append(here)
     tgt,labels = row_targets(self, target, torch.stack([o[0] for o in outs]))
     t = tgt.cpu().numpy()
     pred = np.array([float(o[0, t[i]]) for i,o in enumerate(outs)])

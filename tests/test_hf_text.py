@@ -406,3 +406,15 @@ def test_hf_long_text_in_windows(bert):
         fct.test_close(r.attributions[0][j], ref[1 + W // 2], eps=1e-6 * max(1, np.abs(ref).max()) + 1e-4 * abs(ref[1 + W // 2]))
     fct.test_eq(set(e.nlargest(2, 'attribution')['token']), set(PHRASE))
     with pytest.raises(ArgumentError, match="reads a text whole.*method='ig'"): bert.explain(text, method='shapley')
+
+
+@pytest.mark.parametrize('form', ['pair', 'dict'])
+def test_hf_inputs_pair_and_dict_phrase_importance(bert, form):
+    "phrase_importance of the same BERT fed (ids, mask) or a dict: the same table as fed ids alone (raw texts and the padded validation set)"
+    other = _rewrapped(bert, form)
+    texts = [t for t, _ in phrase_notes(60, seed=2)]
+    for notes in (texts, None):
+        a, b = bert.phrase_importance(notes, target=1, max_phrases=10), other.phrase_importance(notes, target=1, max_phrases=10)
+        fct.test_eq(a['phrase'].tolist(), b['phrase'].tolist())
+        # the same occluded notes through another wrapper (the mask given, or derived from the ids): float32 noise
+        np.testing.assert_allclose(b['importance'], a['importance'], atol=1e-5)
