@@ -444,7 +444,7 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
         level:str='word',          # 'word': a row per token; 'phrase', 'sentence': summed over them (`explanation_units`)
         method:str='ig',           # 'ig': integrated gradients; 'shapley': exact Shapley values of the words (up to `ENUMERATE_MAX_FEATURES`)
     ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known, start, end (+ text, position and per-text columns for a list); with `level`, one per phrase or sentence
-    "`learn.explain(text)` of a text classifier: the attribution of each token of `text` to the explained class, by integrated gradients on the embeddings"
+    "`learn.explain(text)` of a text classifier: the attribution of each token of `text` to the explained class, by integrated gradients on the embeddings (or exact Shapley values)"
     single = isinstance(text, str)
     texts = _texts(text)
     model = learn.model

@@ -195,7 +195,7 @@ def explain_hf_text(learn:Learner,     # A Learner whose model is (or wraps) a H
         level:str='word',          # 'word': a row per word; 'phrase', 'sentence': summed over them (`explanation_units`)
         method:str='ig',           # 'ig': integrated gradients; 'shapley': exact Shapley values of the words (up to `ENUMERATE_MAX_FEATURES`)
     ) -> pd.DataFrame:             # One row per word, in text order: token (as written), attribution, special, known, start, end
-    "`learn.explain(text)` of a transformer: each word's attribution to the class, by integrated gradients on the input embeddings"
+    "`learn.explain(text)` of a transformer: each word's attribution to the class, by integrated gradients on the input embeddings (or exact Shapley values)"
     single = isinstance(text, str)
     texts = _texts(text)
     tok = hf_tokenizer(learn, tokenizer)
