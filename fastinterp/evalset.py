@@ -5,6 +5,7 @@
 # %% ../nbs/03_evalset.ipynb #1f4ce73c
 from __future__ import annotations
 import weakref
+from collections.abc import Mapping
 import torch
 from torch import Tensor
 from .checks import *
@@ -48,6 +49,12 @@ def materialize(dl,                 # A fastai `DataLoader` (or any iterable of 
     with preserved_rng(): batches = [tuple(plain(t) for t in b) for b in _ordered_batches(dl, whole)]
     if not batches: raise DataError("The DataLoader is empty: there are no rows to analyse. Pass a `dl` with rows, e.g. "
                                     "`dl=learn.dls.test_dl(df, with_labels=True)`, or build the DataLoaders with a validation split.")
+    for i in range(n_inp):
+        if isinstance(batches[0][i], Mapping):
+            raise DataError(f"Input {i} of the batches is a dict (keys {list(batches[0][i])}). fastinterp caches each input as one "
+                            "tensor with rows on dim 0, perturbs it by (input, column) and calls `model(*inputs)`, so a dict has no "
+                            "place in it: give the model its inputs as tensors (a batch `(input_ids, attention_mask, y)` and "
+                            "`forward(self, ids, mask)`). `learn.explain(text)` of a Hugging Face model takes dict inputs as they are.")
     xs = tuple(_concat([b[i] for b in batches], f'input {i}') for i in range(n_inp))
     ys = tuple(_concat([b[i] for b in batches], f'target {i-n_inp}') for i in range(n_inp, len(batches[0])))
     if device is not None: xs,ys = tuple(x.to(device) for x in xs),tuple(y.to(device) for y in ys)

@@ -4,6 +4,7 @@
 
 # %% ../nbs/29a_explain.ipynb #87631881
 from __future__ import annotations
+from collections.abc import Mapping
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from fastcore.basics import patch
@@ -34,7 +35,7 @@ def _first_inputs(dl) -> tuple|None:
     try:
         with preserved_rng(): b = dl.one_batch()     # iterating a DataLoader draws a seed from torch's global RNG
     except Exception: return None
-    xs = tuple(plain(t) for t in b[:getattr(dl, 'n_inp', 1)])
+    xs = tuple(plain(t) for x in b[:getattr(dl, 'n_inp', 1)] for t in (x.values() if isinstance(x, Mapping) else (x,)))  # a dict: its tensors
     return xs if xs and all(isinstance(x, Tensor) for x in xs) else None
 
 def explanation_for(learn,       # The learner

@@ -22,6 +22,7 @@ from .inputs import text_vocab
 from .evalset import model_device, plain
 from .attribution import captum_attr
 from .text_units import explanation_units
+from .shapley import exact_shapley, ENUMERATE_MAX_FEATURES
 
 # %% auto #0
 __all__ = ['explain_text', 'text_result']
@@ -194,6 +195,32 @@ def attribute_tokens(model:torch.nn.Module, # A text model (output, or a tuple w
     a = att.sum(-1)[0].double().cpu().numpy()
     return dict(attributions=a, prediction=pred, base_prediction=bpred, delta=float(abs(a.sum() - (pred-bpred))),
                 internal_batch_size=ibs)
+
+def shapley_tokens(model:torch.nn.Module, # A text model fed token ids [n, seq_len]
+                   ids:Tensor,            # Token ids [1, seq_len] of one text, on the model's device
+                   players:list,          # The words: per word, the positions of its tokens (special tokens in none)
+                   baseline_id:int,       # The token put at every position of a word left out of a coalition
+                   target:int,            # Output column to explain
+                   activation=None,       # Applied to the output first, e.g. softmax
+                  ) -> dict:              # attributions [seq_len] (a word's value shared by its tokens), prediction, base_prediction, delta
+    "Exact Shapley values of the words of one text: every coalition of words enumerated, the rest of the text as it is"
+    F = len(players)
+    if F>ENUMERATE_MAX_FEATURES:
+        raise ArgumentError(f"The text has {F} words and exact Shapley values enumerate all 2^{F} coalitions of them, which stops at "
+                            f"{ENUMERATE_MAX_FEATURES} words: pass method='ig' (integrated gradients, any length), or a shorter text.")
+    if F==0: raise ArgumentError("The text has no words (only special tokens) to give Shapley values to; pass a text with words.")
+    base = ids.clone()
+    for pos in players: base[0, pos] = int(baseline_id)
+    rest = sorted(set(range(ids.shape[1])) - {p for pos in players for p in pos})
+    # special tokens are no players: their columns (the same in the text and the baseline) ride with word 0, which changes no input
+    feats = {k: [(0, c) for c in (list(pos)+rest if k==0 else pos)] for k,pos in enumerate(players)}
+    r = exact_shapley(model, (ids,), (base,), feats, target=int(target), act=activation)
+    a = np.zeros(ids.shape[1])
+    for k,pos in enumerate(players): a[list(pos)] = r['contributions'][0, k]/len(pos)
+    pred,bpred = float(r['prediction'][0]),float(r['base'][0])
+    return dict(attributions=a, prediction=pred, base_prediction=bpred, delta=float(abs(a.sum() - (pred-bpred))), internal_batch_size=None)
+
+SHAPLEY_ATTRS = dict(method='exact Shapley values over words', exact=True)   # what a word-level Shapley explanation says it is
 
 # %% ../nbs/24_explain_text.ipynb #bfb4dd71
 _CHAR_DIFF = 2000   # changed words are traced character by character up to this many characters (difflib is quadratic)
@@ -405,7 +432,7 @@ def _token_frame(dl, text, ids:list, vocab:list, attributions) -> tuple:
 
 @check_args(n_steps=int_rule(2, hint='steps of the integral'),
             internal_batch_size=int_rule(optional=True, hint='interpolation steps per forward pass; None: from a budget of 2048 token-steps'),
-            carry_grad=flag, details=flag, level=one_of('word', 'phrase', 'sentence'))
+            carry_grad=flag, details=flag, level=one_of('word', 'phrase', 'sentence'), method=one_of('ig', 'shapley'))
 def explain_text(learn,                # A fastai TextLearner (a text classifier)
         text,                      # The text to explain, raw (as for `learn.predict`), of any length; or a list of texts
         *,
@@ -415,8 +442,9 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
         carry_grad:bool=True,      # Gradient through `AWD_LSTM`'s hidden state across chunks: the true integrated gradients (`False`: fastai's truncated gradient, less memory)
         details:bool=False,        # Return a `Result` with per-text arrays too
         level:str='word',          # 'word': a row per token; 'phrase', 'sentence': summed over them (`explanation_units`)
+        method:str='ig',           # 'ig': integrated gradients; 'shapley': exact Shapley values of the words (up to `ENUMERATE_MAX_FEATURES`)
     ) -> pd.DataFrame:             # One row per token, in text order: token, attribution, special, known, start, end (+ text, position and per-text columns for a list); with `level`, one per phrase or sentence
-    "`learn.explain(text)` of a text classifier: the attribution of each token of `text` to the explained class, by integrated gradients on the embeddings"
+    "`learn.explain(text)` of a text classifier: the attribution of each token of `text` to the explained class, by integrated gradients on the embeddings (or exact Shapley values)"
     single = isinstance(text, str)
     texts = _texts(text)
     model = learn.model
@@ -435,14 +463,18 @@ def explain_text(learn,                # A fastai TextLearner (a text classifier
     tgt,labels = row_targets(learn, target, torch.cat(preds))
     pad = vocab.index('xxpad') if 'xxpad' in vocab else 1
     frames,notes,runs = [],[],[]
+    spec = {i for i,t in enumerate(vocab) if t in set(text_defaults.text_spec_tok) - {'xxunk'}}
     for i in progress(range(len(texts)), learn, show=None if len(texts)>1 else False):
-        r = attribute_tokens(model, ids[i], layer, int(tgt[i]), activation=act, baseline_id=pad, n_steps=n_steps,
-                             internal_batch_size=internal_batch_size, carry_grad=carry_grad)
+        if method=='shapley':    # each token not special is a word, a player
+            r = shapley_tokens(model, ids[i], [[p] for p,t in enumerate(ids[i][0].tolist()) if t not in spec], pad, int(tgt[i]), act)
+        else: r = attribute_tokens(model, ids[i], layer, int(tgt[i]), activation=act, baseline_id=pad, n_steps=n_steps,
+                                   internal_batch_size=internal_batch_size, carry_grad=carry_grad)
         fr,note = _token_frame(dls[i], texts[i], ids[i][0].tolist(), vocab, r['attributions'])
         frames.append(fr); notes.append(note); runs.append(r)
-    meta = dict(method='IntegratedGradients on embeddings', n_steps=n_steps, internal_batch_size=internal_batch_size,
-                token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad,
-                predicted=predicted_labels(learn, torch.cat(preds)))   # per text: a classifier's predicted class (None otherwise)
+    how = (dict(SHAPLEY_ATTRS, baseline='xxpad at every word; special tokens (xxbos, xxmaj, ...) stay themselves') if method=='shapley'
+           else dict(method='IntegratedGradients on embeddings', n_steps=n_steps, internal_batch_size=internal_batch_size,
+                     token_step_budget=TOKEN_STEP_BUDGET, carry_grad=carry_grad))
+    meta = dict(how, predicted=predicted_labels(learn, torch.cat(preds)))   # per text: a classifier's predicted class (None otherwise)
     return text_result(texts, frames, runs, labels, tgt, ids, single, details, level=level, alignment=notes, **meta)
 
 def text_result(texts:list,    # The explained texts

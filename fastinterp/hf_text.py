@@ -5,22 +5,27 @@
 # %% ../nbs/24b_hf_text.ipynb #3b0d5e21
 from __future__ import annotations
 import re, sys
+from collections.abc import Mapping
 import numpy as np, pandas as pd, torch
+from typing import TYPE_CHECKING
 from torch import Tensor, nn
+from fastai.learner import Learner
+from fastai.data.load import DataLoader
 from .checks import *
 from .checks import check_args, int_rule, flag, one_of
 from .guard import preserved_rng, eval_mode, progress
 from .outputs import activation, output_fn, row_targets, predicted_labels
-from .evalset import model_device
+from .evalset import model_device, EvalSet
 from .perturb import Perturbation
 from .inputs import InputKind, Tokens, register_kind
-from .explain_text import attribute_tokens, text_result, _texts, TOKEN_STEP_BUDGET
+from .explain_text import attribute_tokens, shapley_tokens, text_result, _texts, TOKEN_STEP_BUDGET, SHAPLEY_ATTRS
 from .text_units import _n_range
 from .phrases import PhraseReader, PHRASE_READERS
+if TYPE_CHECKING: from transformers import PreTrainedTokenizerFast   # an optional dependency: for the annotations only
 
 # %% auto #0
-__all__ = ['INSTALL_TRANSFORMERS', 'hf_model', 'hf_tokenizer', 'Logits', 'word_frame', 'explain_hf_text', 'MaskAt', 'HFTokens',
-           'HFPhrases', 'tiny_bert_learner']
+__all__ = ['INSTALL_TRANSFORMERS', 'hf_model', 'hf_tokenizer', 'Logits', 'input_form', 'FedIds', 'word_frame', 'explain_hf_text',
+           'MaskAt', 'HFTokens', 'HFPhrases', 'tiny_bert_learner']
 
 # %% ../nbs/24b_hf_text.ipynb #5c1e7a20
 INSTALL_TRANSFORMERS = 'pip install transformers tokenizers'   # what the `transformers` extra adds
@@ -33,9 +38,9 @@ def hf_model(model:nn.Module, # A learner's model
     pm = getattr(tf, 'PreTrainedModel', None)
     return None if pm is None else next((m for m in model.modules() if isinstance(m, pm)), None)
 
-def hf_tokenizer(learn,          # A learner over a Hugging Face model
-                 tokenizer=None, # The tokenizer the model was trained with; `None`: `learn.tokenizer`, else `learn.dls.tokenizer`
-                ):
+def hf_tokenizer(learn:Learner,  # A learner over a Hugging Face model
+                 tokenizer:PreTrainedTokenizerFast=None, # The tokenizer the model was trained with; `None`: `learn.tokenizer`, else `learn.dls.tokenizer`
+                ) -> PreTrainedTokenizerFast:   # The fast tokenizer
     "The learner's Hugging Face tokenizer, checked to be a fast one (it gives each token's character offsets)"
     tok = tokenizer
     for owner in (learn, getattr(learn, 'dls', None)):
@@ -58,16 +63,82 @@ class Logits(nn.Module):
         lg = getattr(out, 'logits', None)
         return lg if lg is not None else out[0] if isinstance(out, (tuple, list)) else out
 
+def input_form(learn:Learner, # A Learner over a Hugging Face model
+              ) -> tuple: # `()`: the ids alone; else the names of the inputs, `('input_ids', 'attention_mask')` for a pair
+    "How the learner's model takes a text, read from one batch: the ids alone, (ids, mask) tensors, or a dict (its keys, in order)"
+    dl = getattr(getattr(learn, 'dls', None), 'valid', None)
+    try:
+        with preserved_rng(): b = dl.one_batch()      # reading a batch draws from torch's global RNG
+    except Exception: return ()                       # no data to tell: the ids alone, as `tiny_bert_learner`'s model takes them
+    x = b[0]
+    if isinstance(x, Mapping):
+        if 'input_ids' not in x: raise ArgumentError(f"The batches' inputs are a dict without 'input_ids' (keys {list(x)}); fastinterp "
+                                                     "masks words in the token ids: name them 'input_ids', as Hugging Face does.")
+        return ('dict',) + tuple(x)
+    n = getattr(dl, 'n_inp', 1)
+    return () if n==1 else ('input_ids', 'attention_mask', 'token_type_ids')[:n] if n<=3 else ()
+
+class FedIds(nn.Module):
+    "`model` called on token ids alone, its other inputs (attention mask, token types) added as the learner's batches hold them"
+    def __init__(self,
+                 model:nn.Module, # The learner's model
+                 form:tuple,      # `input_form` of the learner
+                 extra:dict,      # The other inputs of one text, each [1, seq_len]: the tokenizer's `attention_mask`, ...
+                ):
+        super().__init__()
+        self.model,self.form,self.extra = model,form,extra
+    def forward(self, ids:Tensor, # Token ids [n, seq_len]
+               ) -> Tensor:       # The model's output
+        "The model's output on `ids` [n, seq_len], the other inputs repeated for each row (never masked)"
+        ex = {k: v.expand(len(ids), -1) for k,v in self.extra.items()}
+        if not self.form: return self.model(ids)
+        if self.form[0]=='dict': return self.model({k: ids if k=='input_ids' else ex[k] for k in self.form[1:]})
+        return self.model(ids, *[ex[k] for k in self.form[1:]])
+
+def _extra_inputs(enc:dict, form:tuple, dev) -> dict:
+    "The inputs besides the ids that `form` names, from the tokenizer's encoding of one text, as [1, seq_len] tensors on `dev`"
+    names = [k for k in form if k not in ('dict', 'input_ids')]
+    missing = [k for k in names if k not in enc]
+    if missing: raise ArgumentError(f"The model takes {missing}, which the tokenizer doesn't give for a text; build the model's "
+                                    "inputs from `input_ids`, `attention_mask` and `token_type_ids` only.")
+    return {k: torch.tensor([list(enc[k])], dtype=torch.long, device=dev) for k in names}
+
 # %% ../nbs/24b_hf_text.ipynb #7d2f4c11
-def _encode(tok, text:str, max_len:int|None) -> dict:
-    "The tokenizer's ids, character offsets, special-token flags and word numbers of `text`"
+def _encode(tok, text:str) -> dict:
+    "The tokenizer's ids, character offsets, special-token flags and word numbers of `text` (and its masks), however long"
     enc = tok(text, return_offsets_mapping=True, return_special_tokens_mask=True, truncation=False)
     ids = list(enc['input_ids'])
-    if max_len is not None and len(ids)>max_len:
-        raise DataError(f"The text has {len(ids)} tokens and the model reads at most {max_len} (its max_position_embeddings); "
-                        "split it into parts the model can read, e.g. by paragraph, and explain the list of parts.")
     return dict(ids=ids, offsets=[tuple(o) for o in enc['offset_mapping']], special=[bool(s) for s in enc['special_tokens_mask']],
-                words=enc.word_ids(), tokens=tok.convert_ids_to_tokens(ids))
+                words=enc.word_ids(), tokens=tok.convert_ids_to_tokens(ids),
+                **{k: list(enc[k]) for k in ('attention_mask', 'token_type_ids') if k in enc})
+
+def _windows(enc:dict, max_len:int|None) -> list:
+    "Positions (in the text's ids) of each window the model reads: the whole text if it fits, else windows of `max_len` tokens, half a window apart, each with the text's leading and trailing special tokens"
+    n,sp = len(enc['ids']),enc['special']
+    if max_len is None or n<=max_len: return [list(range(n))]
+    lead = next((j for j,s in enumerate(sp) if not s), n)
+    trail = next((j for j,s in enumerate(reversed(sp)) if not s), n)
+    W = max_len-lead-trail
+    if W<2 or any(sp[lead:n-trail]):
+        raise DataError(f"The text has {n} tokens and the model reads at most {max_len} (its max_position_embeddings), and its special "
+                        "tokens are not only at its ends, so it can't be read in windows: split it into parts the model can read, "
+                        "e.g. by paragraph, and explain the list of parts.")
+    starts = list(range(lead, n-trail-W, max(1, W//2))) + [n-trail-W]
+    return [list(range(lead)) + list(range(a, a+W)) + list(range(n-trail, n)) for a in starts]
+
+def _most_central(windows:list, special:list) -> list:
+    "Per position of the text, (window, place in it) where it is farthest from the window's cut ends (special tokens: the first)"
+    best = {}
+    for k,pos in enumerate(windows):
+        body = [j for j,p in enumerate(pos) if not special[p]]
+        for j in body:
+            c = min(j-body[0], body[-1]-j)
+            if pos[j] not in best or c>best[pos[j]][0]: best[pos[j]] = (c, k, j)
+    return [(best[p][1], best[p][2]) if p in best else (0, windows[0].index(p)) for p in range(len(special))]
+
+def _window_enc(enc:dict, pos:list) -> dict:
+    "The parts of `enc` that the model eats, at positions `pos`"
+    return {k: [enc[k][p] for p in pos] for k in ('ids', 'special', 'attention_mask', 'token_type_ids') if k in enc}
 
 def word_frame(text:str,            # The text as written
                enc:dict,            # Its encoding: ids, offsets, special, words (the tokenizer's word numbers), tokens
@@ -91,6 +162,12 @@ def word_frame(text:str,            # The text as written
     return fr,np.array(of, dtype=np.int64)
 
 # %% ../nbs/24b_hf_text.ipynb #9a4e6b02
+def _form_words(form:tuple) -> str:
+    "The model's inputs in words, for the result's attrs"
+    if not form: return 'token ids'
+    names = list(form[1:]) if form[0]=='dict' else list(form)
+    return (f"a dict {names}" if form[0]=='dict' else f"tensors ({', '.join(names)})") + "; words masked in input_ids only"
+
 def _baseline_ids(ids:Tensor, special:list, fill:int) -> Tensor:
     "`ids` with every non-special token replaced by `fill`: special tokens ([CLS], [SEP]) stay themselves"
     keep = torch.tensor(special, dtype=torch.bool, device=ids.device)[None]
@@ -105,46 +182,75 @@ def _baseline_token(tok, baseline:str) -> int:
 
 @check_args(n_steps=int_rule(2, hint='steps of the integral'),
             internal_batch_size=int_rule(optional=True, hint='interpolation steps per forward pass; None: from a budget of 2048 token-steps'),
-            baseline=one_of('pad', 'mask'), details=flag, level=one_of('word', 'phrase', 'sentence'))
-def explain_hf_text(learn,             # A Learner whose model is (or wraps) a Hugging Face transformer fed token ids
+            baseline=one_of('pad', 'mask'), details=flag, level=one_of('word', 'phrase', 'sentence'), method=one_of('ig', 'shapley'))
+def explain_hf_text(learn:Learner,     # A Learner whose model is (or wraps) a Hugging Face transformer fed token ids
         text,                      # The text to explain, raw, as written; or a list of texts
         *,
-        tokenizer=None,            # The tokenizer the model was trained with (fast); `None`: `learn.tokenizer`
-        target=None,               # Class to explain: default a binary classifier's positive class, else each text's predicted one
+        tokenizer:PreTrainedTokenizerFast=None, # The tokenizer the model was trained with (fast); `None`: `learn.tokenizer`
+        target:int|str=None,       # Class to explain: default a binary classifier's positive class, else each text's predicted one
         baseline:str='pad',        # The baseline of every non-special token: 'pad' ([PAD]) or 'mask' ([MASK]); [CLS], [SEP] stay themselves
         n_steps:int=50,            # Steps of the integrated-gradients integral
         internal_batch_size:int=None, # Interpolation steps per forward/backward pass; `None`: 2048 token-steps' worth
         details:bool=False,        # Return a `Result` with per-text arrays too (per token: `attributions`, `words`)
         level:str='word',          # 'word': a row per word; 'phrase', 'sentence': summed over them (`explanation_units`)
+        method:str='ig',           # 'ig': integrated gradients; 'shapley': exact Shapley values of the words (up to `ENUMERATE_MAX_FEATURES`)
     ) -> pd.DataFrame:             # One row per word, in text order: token (as written), attribution, special, known, start, end
-    "`learn.explain(text)` of a transformer: each word's attribution to the class, by integrated gradients on the input embeddings"
+    "`learn.explain(text)` of a transformer: each word's attribution to the class, by integrated gradients on the input embeddings (or exact Shapley values)"
     single = isinstance(text, str)
     texts = _texts(text)
     tok = hf_tokenizer(learn, tokenizer)
     hf = hf_model(learn.model)
-    model,dev = Logits(learn.model),model_device(learn.model)
-    encs = [_encode(tok, t, getattr(hf.config, 'max_position_embeddings', None)) for t in texts]
+    dev,form = model_device(learn.model),input_form(learn)
+    encs = [_encode(tok, t) for t in texts]
+    max_len = getattr(hf.config, 'max_position_embeddings', None)
+    wins = [_windows(e, max_len) for e in encs]      # a text longer than the model reads: windows, each explained alone
+    if method=='shapley' and any(len(w)>1 for w in wins):
+        raise ArgumentError(f"method='shapley' reads a text whole, and a text here has more than the {max_len} tokens the model reads; "
+                            "pass method='ig', which reads it in windows.")
     ids = [torch.tensor([e['ids']], dtype=torch.long, device=dev) for e in encs]
+    parts = [[_window_enc(e, pos) for pos in w] for e,w in zip(encs, wins)]
+    wids = [[torch.tensor([p['ids']], dtype=torch.long, device=dev) for p in ps] for ps in parts]
+    models = [[Logits(FedIds(learn.model, form, _extra_inputs(p, form, dev))) for p in ps] for ps in parts]   # each window, its own mask
     act = activation(learn)
-    f = output_fn(model, act)
-    with eval_mode(model), torch.no_grad(), preserved_rng(): preds = torch.cat([f(x) for x in ids])
+    with eval_mode(learn.model), torch.no_grad(), preserved_rng():      # a text's prediction: the mean of its windows'
+        preds = torch.cat([torch.cat([output_fn(m, act)(x) for m,x in zip(ms, xs)]).mean(0, keepdim=True) for ms,xs in zip(models, wids)])
     tgt,labels = row_targets(learn, target, preds)
     fill = _baseline_token(tok, baseline)
     layer = hf.get_input_embeddings()
     frames,runs,of,spec = [],[],[],[]
     for i in progress(range(len(texts)), learn, show=None if len(texts)>1 else False):
-        r = attribute_tokens(model, ids[i], layer, int(tgt[i]), activation=act, baseline_id=_baseline_ids(ids[i], encs[i]['special'], fill),
-                             n_steps=n_steps, internal_batch_size=internal_batch_size, carry_grad=False)
+        if method=='shapley':    # the words of `word_frame`, each with all its pieces, are the players
+            _,w = word_frame(texts[i], encs[i], np.zeros(len(encs[i]['ids'])))
+            r = shapley_tokens(models[i][0], ids[i], [np.flatnonzero(w==k).tolist() for k in range(w.max()+1)], fill, int(tgt[i]), act)
+        else:
+            rs = [attribute_tokens(m, x, layer, int(tgt[i]), activation=act, n_steps=n_steps, baseline_id=_baseline_ids(x, p['special'], fill),
+                                   internal_batch_size=internal_batch_size, carry_grad=False)
+                  for m,x,p in zip(models[i], wids[i], parts[i])]
+            r = rs[0] if len(rs)==1 else _combined(rs, _most_central(wins[i], encs[i]['special']))
         fr,w = word_frame(texts[i], encs[i], r['attributions'], tok.unk_token_id)
         frames.append(fr); runs.append(r); of.append(w)
         spec.append(float(r['attributions'][w<0].sum()))
-    meta = dict(method='IntegratedGradients on input embeddings', n_steps=n_steps, internal_batch_size=internal_batch_size,
-                token_step_budget=TOKEN_STEP_BUDGET, baseline=f"{tok.convert_ids_to_tokens(fill)} at every non-special token",
+    how = (dict(SHAPLEY_ATTRS) if method=='shapley' else
+           dict(method='IntegratedGradients on input embeddings', n_steps=n_steps, internal_batch_size=internal_batch_size,
+                token_step_budget=TOKEN_STEP_BUDGET))
+    meta = dict(how, baseline=f"{tok.convert_ids_to_tokens(fill)} at every non-special token",
                 special_tokens=[' '.join(t for t,s in zip(e['tokens'], e['special']) if s) for e in encs],
                 special_attribution=spec[0] if single else spec, alignment=['exact']*len(texts),
+                inputs=_form_words(form),
+                **({} if all(len(w)==1 for w in wins) else dict(
+                    windows=len(wins[0]) if single else [len(w) for w in wins],
+                    window_rule=f"a text longer than the model's {max_len} tokens is read in windows of {max_len} (each with its "
+                                "special tokens), half a window apart; each word's attribution is from the window where it is most "
+                                "central; the prediction and base value are the means of the windows'; the delta, the largest window's")),
                 predicted=predicted_labels(learn, preds))   # per text: the predicted class, beside the explained one
     return text_result(texts, frames, runs, labels, tgt, ids, single, details, level=level,
                        fields={'words': ("per text: each token's word (a row of the text's frame; -1: a special token)", of)}, **meta)
+
+def _combined(runs:list, central:list) -> dict:
+    "One text's result from its windows' `attribute_tokens` runs: each token's attribution from its most central window"
+    return dict(attributions=np.array([runs[k]['attributions'][j] for k,j in central]),
+                prediction=float(np.mean([r['prediction'] for r in runs])), base_prediction=float(np.mean([r['base_prediction'] for r in runs])),
+                delta=max(r['delta'] for r in runs), internal_batch_size=runs[0]['internal_batch_size'])
 
 # %% ../nbs/24b_hf_text.ipynb #b8c3d9e4
 class MaskAt(Perturbation):
@@ -198,44 +304,69 @@ class HFTokens(Tokens):
     "A Hugging Face transformer's token ids [N, L]: its most frequent words as features, each masked everywhere ([MASK], else [UNK])"
     name,noun,reads_whole,explains = 'transformer text','word',False,'hf_text'
     @classmethod
-    def accepts(cls, dl, xs=None, learn=None) -> bool:
-        return (xs is not None and len(xs)==1 and xs[0].dim()==2 and not xs[0].is_floating_point()
+    def accepts(cls,
+                dl,                   # The DataLoader the rows come from
+                xs:tuple=None,        # Its inputs as read (`None`: not read yet, so not known to be a transformer's)
+                learn:Learner=None,   # The learner (its model tells whether it is a transformer)
+               ) -> bool:             # Whether these are a transformer's token ids
+        "Whether `xs` are a transformer's token ids [N, L], alone or with masks of their shape (attention mask, token types)"
+        return (xs is not None and 1<=len(xs)<=3 and xs[0].dim()==2 and not xs[0].is_floating_point()
+                and all(x.shape==xs[0].shape and not x.is_floating_point() for x in xs[1:])
                 and hf_model(getattr(learn, 'model', None)) is not None)
-    def __init__(self, learn, es, names=None, max_tokens=None, **options):
+    def __init__(self,
+                 learn:Learner,         # The learner over a Hugging Face model (its tokenizer: `hf_tokenizer`)
+                 es:EvalSet,            # The evaluation rows: token ids first, then any masks
+                 names:list=None,       # Token positions as columns to permute instead of words to mask (`None`: words)
+                 max_tokens:int=None,   # The most frequent words to rank (`None`: 50)
+                 **options):
         if names is not None: return super().__init__(learn, es, names, max_tokens, **options)   # positions, as columns
         InputKind.__init__(self, learn, es, None, **options)
         self.max_tokens = int_rule(hint='words to rank')(50 if max_tokens is None else max_tokens, 'max_tokens')
         tok = hf_tokenizer(learn)
-        self.fill = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id
+        self.fill = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id   # the id a masked word's pieces get
         if self.fill is None: raise ArgumentError("The tokenizer has neither a [MASK] nor an [UNK] token to mask words with.")
-        self.mask_token = tok.convert_ids_to_tokens(int(self.fill))
+        self.mask_token = tok.convert_ids_to_tokens(int(self.fill))   # that token as text ([MASK] or [UNK]), for the result's attrs
         found = _word_positions(es.xs[0].cpu(), tok)
         ranked = sorted(found, key=lambda w: -len(found[w]))[:self.max_tokens]    # stable: first seen first among equals
         if not ranked: raise DataError("The evaluation texts have no words to rank (only padding and special tokens).")
-        self.ids = {}
+        self.ids = {}   # word -> (rows, cols) of every piece of its every occurrence in the token ids, rows sorted
         for w in ranked:
             rc = torch.tensor(found[w], dtype=torch.long, device=es.device)
             self.ids[w] = (rc[:, 0].contiguous(), rc[:, 1].contiguous())        # rows sorted: found row by row
-    def job(self, name, locs, seed, n):
+    def job(self,
+            name:str,    # The word (or, with `names=`, the position) perturbed
+            locs:list,   # Its locations (positions only)
+            seed:int,    # The job's own seed (positions are permuted with it)
+            n:int,       # Rows in the evaluation set
+           ) -> Perturbation: # Every occurrence of the word masked in the ids (the masks untouched), or the position permuted
+        "The perturbation of feature `name`: the word masked everywhere in the token ids, or its position permuted"
         return MaskAt(0, *self.ids[name], self.fill) if self.masks else super().job(name, locs, seed, n)
-    def describe(self): return dict(max_tokens=self.max_tokens, mask_token=self.mask_token) if self.masks else {}
+    def describe(self) -> dict:
+        "What the result's attrs say about the words: how many were ranked and the token that masks them"
+        return dict(max_tokens=self.max_tokens, mask_token=self.mask_token) if self.masks else {}
 
 # %% ../nbs/24b_hf_text.ipynb #d2e4f6a8
 class HFPhrases(PhraseReader):
     "What `phrase_importance` reads of a transformer's notes: words are pieces merged, a phrase's key a tuple of words (tuples of ids)"
     @classmethod
-    def accepts(cls, learn) -> bool: return hf_model(getattr(learn, 'model', None)) is not None
-    def __init__(self, learn):
-        self.learn,self.tok = learn,hf_tokenizer(learn)
+    def accepts(cls, learn:Learner, # A learner
+               ) -> bool:           # Whether its model is (or wraps) a Hugging Face transformer
+        "Whether this reader reads `learn`'s notes: its model is a transformer"
+        return hf_model(getattr(learn, 'model', None)) is not None
+    def __init__(self, learn:Learner): # A learner over a Hugging Face model, with its tokenizer (`hf_tokenizer`)
+        self.learn,self.tok = learn,hf_tokenizer(learn)   # the learner; its fast tokenizer
         fill = self.tok.mask_token_id if self.tok.mask_token_id is not None else self.tok.unk_token_id
         if fill is None: raise ArgumentError("The tokenizer has neither a [MASK] nor an [UNK] token to occlude phrases with.")
-        self.fill,self.occluder = int(fill),self.tok.convert_ids_to_tokens(int(fill))
-        self.goes_on,self.special = _goes_on(self.tok),set(self.tok.all_special_ids)
-        self.wordy = [bool(re.search(r'\w', t)) for t in self.tok.convert_ids_to_tokens(list(range(len(self.tok))))]
-    def notes(self, texts) -> list:
+        self.fill,self.occluder = int(fill),self.tok.convert_ids_to_tokens(int(fill))   # the occluding id ([MASK], else [UNK]); as text
+        self.goes_on,self.special = _goes_on(self.tok),set(self.tok.all_special_ids)   # per id: continues a word; the special ids
+        self.wordy = [bool(re.search(r'\w', t)) for t in self.tok.convert_ids_to_tokens(list(range(len(self.tok))))]   # per id: has a letter or digit
+    def notes(self, texts:list|DataLoader=None, # Raw texts, a DataLoader, or `None` (the validation set)
+             ) -> list:                          # Per note, its token ids (1-d)
+        "The token ids of each note"
         if texts is None or hasattr(texts, 'dataset'):
             ds = (self.learn.dls.valid if texts is None else texts).dataset
-            return [torch.as_tensor(ds[i][0]).long().cpu() for i in range(len(ds))]
+            first = lambda x: x['input_ids'] if isinstance(x, Mapping) else x   # a dict input: its ids
+            return [torch.as_tensor(first(ds[i][0])).long().cpu() for i in range(len(ds))]
         return [torch.tensor(self.tok(t)['input_ids']) for t in _texts(texts)]
     def _segments(self, row:list) -> list:
         "Runs of words side by side: punctuation, special tokens and [UNK] end a run"
@@ -247,7 +378,11 @@ class HFPhrases(PhraseReader):
             if self.wordy[row[a]]: cur.append((a, b))
             end = b
         return segs + ([cur] if cur else [])
-    def phrases(self, ids:np.ndarray, n) -> dict:
+    def phrases(self,
+                ids:np.ndarray, # One note's token ids
+                n=(1, 3),       # Words per phrase: (fewest, most), or the most
+               ) -> dict:       # phrase (a tuple of words, each a tuple of ids) -> positions of its pieces in `ids`
+        "Every phrase of `n` consecutive words of one note, and where its pieces are"
         row,(lo,hi),out = ids.tolist(),_n_range(n),{}
         for seg in self._segments(row):
             for i in range(len(seg)):
@@ -255,7 +390,9 @@ class HFPhrases(PhraseReader):
                     ws = seg[i:i+L]
                     out.setdefault(tuple(tuple(row[a:b]) for a,b in ws), []).extend(p for a,b in ws for p in range(a, b))
         return out
-    def given(self, phrases:list) -> list:
+    def given(self, phrases:list, # Phrases as strings of words
+             ) -> list:           # Their keys, as `phrases` makes them
+        "The keys of phrases given as text; an error names a phrase the tokenizer can't spell or that isn't one run of words"
         out = []
         for ph in phrases:
             row = self.tok(str(ph), add_special_tokens=False)['input_ids']
@@ -266,8 +403,21 @@ class HFPhrases(PhraseReader):
                                                  "pass words separated by spaces.")
             out.append(tuple(tuple(row[a:b]) for a,b in segs[0]))
         return out
-    def name(self, key) -> str: return ' '.join(_word_name(self.tok, w) for w in key)
-    def n_tokens(self, key) -> int: return sum(len(w) for w in key)
+    def name(self, key:tuple, # A phrase's key
+            ) -> str:         # Its words, as the tokenizer writes them
+        "A phrase as text"
+        return ' '.join(_word_name(self.tok, w) for w in key)
+    def n_tokens(self, key:tuple, # A phrase's key
+                ) -> int:         # Token positions per occurrence
+        "How many tokens one occurrence of the phrase covers (its words' pieces)"
+        return sum(len(w) for w in key)
+    def model_for(self, x:Tensor, # One note's token ids [1, seq_len]
+                 ) -> nn.Module:  # The model, fed as the learner's batches feed it (`input_form`)
+        "The model that reads one note's ids: its attention mask where the ids aren't padding, its token types 0 (one segment)"
+        if not hasattr(self, '_form'): self._form = input_form(self.learn)
+        pad = self.tok.pad_token_id
+        extra = {'attention_mask': (x!=pad).long() if pad is not None else torch.ones_like(x), 'token_type_ids': torch.zeros_like(x)}
+        return FedIds(self.learn.model, self._form, extra)
 
 PHRASE_READERS.insert(0, HFPhrases)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 import numpy as np, pandas as pd, torch
+from torch import Tensor
 from fastcore.basics import patch
 from fastai.learner import Learner
 from fastai.text.core import defaults as text_defaults
@@ -136,23 +137,48 @@ def _note_ids(learn, texts) -> list:
 
 class PhraseReader:
     "What `phrase_importance` reads of a fastai text classifier: its notes' ids, their phrases and where they are, the occluding token"
-    occluder = 'xxunk'
+    occluder = 'xxunk'   # the token that occludes a phrase, as text
     @classmethod
-    def accepts(cls, learn) -> bool: return is_text_dl(getattr(getattr(learn, 'dls', None), 'valid', None))
-    def __init__(self, learn):
-        self.learn,self.vocab = learn,text_vocab(learn)
+    def accepts(cls, learn:Learner, # A learner
+               ) -> bool:           # Whether it is a fastai text classifier (its validation DataLoader is a text one)
+        "Whether this reader reads `learn`'s notes"
+        return is_text_dl(getattr(getattr(learn, 'dls', None), 'valid', None))
+    def __init__(self, learn:Learner): # A fastai text classifier
+        self.learn,self.vocab = learn,text_vocab(learn)   # the learner; its token vocabulary
         if 'xxunk' not in self.vocab: raise ArgumentError("The text vocabulary has no 'xxunk' token to occlude phrases with.")
-        self.fill,self.roles = self.vocab.index('xxunk'),token_roles(self.vocab)
-        self.reps = {self.vocab.index(t) for t in ('xxrep', 'xxwrep') if t in self.vocab}
-    def notes(self, texts) -> list: return _note_ids(self.learn, texts)                # per note, its ids (1-d)
-    def phrases(self, ids:np.ndarray, n) -> dict: return note_phrases(ids, self.roles, n, self.reps)   # key -> positions
-    def given(self, phrases:list) -> list: return given_phrases(phrases, self.vocab)  # keys, one per word
-    def name(self, key) -> str: return ' '.join(self.vocab[i] for i in key)
-    def n_tokens(self, key) -> int: return len(key)                                     # positions per occurrence
+        self.fill,self.roles = self.vocab.index('xxunk'),token_roles(self.vocab)   # the occluding id (xxunk); per id, `token_roles`
+        self.reps = {self.vocab.index(t) for t in ('xxrep', 'xxwrep') if t in self.vocab}   # ids of the repeat marks
+    def notes(self, texts:list|DataLoader=None, # Raw texts, a text DataLoader, or `None` (the validation set)
+             ) -> list:                          # Per note, its token ids (1-d)
+        "The token ids of each note"
+        return _note_ids(self.learn, texts)
+    def phrases(self,
+                ids:np.ndarray, # One note's token ids
+                n=(1, 3),       # Words per phrase: (fewest, most), or the most
+               ) -> dict:       # phrase (a tuple of ids) -> positions of its words in `ids`
+        "Every phrase of `n` consecutive words of one note, and where its words are"
+        return note_phrases(ids, self.roles, n, self.reps)
+    def given(self, phrases:list, # Phrases as strings of words
+             ) -> list:           # Their keys, one id per word
+        "The keys of phrases given as text; an error names a word not in the vocabulary"
+        return given_phrases(phrases, self.vocab)
+    def name(self, key:tuple, # A phrase's key
+            ) -> str:         # Its words, as the vocabulary holds them
+        "A phrase as text"
+        return ' '.join(self.vocab[i] for i in key)
+    def n_tokens(self, key:tuple, # A phrase's key
+                ) -> int:         # Token positions per occurrence
+        "How many tokens one occurrence of the phrase covers"
+        return len(key)
+    def model_for(self, x:Tensor, # One note's token ids [1, seq_len]
+                 ) -> torch.nn.Module: # What to call on that note's ids and its occluded copies
+        "The model that reads one note's ids: the learner's own"
+        return self.learn.model
 
 PHRASE_READERS = [PhraseReader]   # tried in order; `fastinterp.hf_text` puts a transformer's first
 
-def phrase_reader(learn) -> PhraseReader:
+def phrase_reader(learn:Learner, # A text classifier: fastai's, or a Hugging Face transformer (`fastinterp.hf_text`)
+                 ) -> PhraseReader: # The first reader of `PHRASE_READERS` that accepts it
     "The reader of `learn`'s notes: the first in `PHRASE_READERS` that accepts it"
     for r in PHRASE_READERS:
         if r.accepts(learn): return r(learn)
@@ -194,7 +220,8 @@ def phrase_importance(self:Learner,
     for i in progress(range(len(notes)), self, show=None if len(notes)>1 else False):
         here = [c for c,k in enumerate(cands) if k in found[i]]
         jobs = [Replace([(0, p) for p in found[i][cands[c]]], [reader.fill]*len(found[i][cands[c]])) for c in here]
-        outs.append(occlusion_outputs(model, notes[i][None].to(dev), jobs, act, bs, amp)); held.append(here)
+        x = notes[i][None].to(dev)
+        outs.append(occlusion_outputs(reader.model_for(x), x, jobs, act, bs, amp)); held.append(here)
     tgt,labels = row_targets(self, target, torch.stack([o[0] for o in outs]))
     t = tgt.cpu().numpy()
     pred = np.array([float(o[0, t[i]]) for i,o in enumerate(outs)])

@@ -183,7 +183,6 @@ def test_hf_errors(bert):
         with pytest.raises(ArgumentError, match='learn.tokenizer = tokenizer'): bert.explain('family visit')
         bert.explain('family visit', tokenizer=tok)                 # the argument is enough
     finally: bert.tokenizer = tok
-    with pytest.raises(DataError, match='split it'): bert.explain(' '.join(['family']*40))
     with pytest.raises(ArgumentError, match='baseline'): bert.explain('family visit', baseline='zero')
     with pytest.raises(ArgumentError, match='empty'): bert.explain('   ')
 
@@ -259,3 +258,163 @@ def test_hf_phrase_importance(bert):
     given = bert.phrase_importance(texts[:20], target=1, phrases=['Family visit', 'nurse'])
     fct.test_eq(set(given.phrase), {'family visit', 'nurse'})
     with pytest.raises(ArgumentError, match="can't spell"): bert.phrase_importance(texts[:20], phrases=['family ∰'])
+
+
+class _PairBert(torch.nn.Module):
+    "The same BERT fed (input_ids, attention_mask) as two tensors, as fastai course notebooks wrap Hugging Face models"
+    def __init__(self, hf): super().__init__(); self.hf = hf
+    def forward(self, ids, mask): return self.hf(input_ids=ids, attention_mask=mask).logits
+
+
+class _DictBert(torch.nn.Module):
+    "The same BERT fed a dict {'input_ids', 'attention_mask'}, as blurr's model wrapper is"
+    def __init__(self, hf): super().__init__(); self.hf = hf
+    def forward(self, x): return self.hf(**x).logits
+
+
+def _rewrapped(learn, form):
+    "A Learner over the same trained BERT (shared weights) and the same validation rows, fed in `form`: 'pair' or 'dict'"
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    pad = learn.tokenizer.pad_token_id
+    def items(ds):
+        for x, y in ds:
+            m = (x != pad).long()
+            yield ((x, m, y) if form == 'pair' else ({'input_ids': x, 'attention_mask': m}, y))
+    dls = DataLoaders.from_dsets(list(items(learn.dls.train.dataset)), list(items(learn.dls.valid.dataset)), bs=32)
+    model = (_PairBert if form == 'pair' else _DictBert)(learn.model.model)
+    out = Learner(dls, model, loss_func=learn.loss_func, metrics=learn.metrics)
+    out.tokenizer = learn.tokenizer
+    return out
+
+
+@pytest.mark.parametrize('form', ['pair', 'dict'])
+def test_hf_inputs_pair_and_dict_explain(bert, form):
+    "The same BERT fed ids alone, (ids, mask) or a dict gives the same explanation of a text, and the same attribution path"
+    other = _rewrapped(bert, form)
+    fct.test_close(other.validate()[0], bert.validate()[0], eps=1e-5)   # the wrapping is right: the same loss (batch sums: float32 noise)
+    texts = class1_notes()[:3] + ['BP 120/80 d/c home']
+    a, b = bert.explain(texts, target=1), other.explain(texts, target=1)
+    pd.testing.assert_frame_equal(a[['text', 'token', 'start', 'end']], b[['text', 'token', 'start', 'end']])
+    # the same computation (an all-ones mask, given or derived from the ids) through another module: float32 noise at most
+    np.testing.assert_allclose(b['attribution'], a['attribution'], atol=1e-6, rtol=1e-5)
+    fct.test_eq(a.attrs['predicted'], b.attrs['predicted'])
+    assert 'attention_mask' in b.attrs['inputs'] and 'input_ids only' in b.attrs['inputs']
+    fct.test_eq(a.attrs['inputs'], 'token ids')
+
+
+def test_hf_inputs_pair_feature_importance(bert):
+    "(ids, mask) batches: words masked in the ids only (the padding stays masked out), the same ranking as the ids-alone model"
+    other = _rewrapped(bert, 'pair')
+    fa, fb = bert.feature_importance(max_tokens=8, seed=0), other.feature_importance(max_tokens=8, seed=0)
+    fct.test_eq(fa['feature'].tolist(), fb['feature'].tolist())
+    # the same masked rows scored through another wrapper: the same mean losses up to float32 noise
+    np.testing.assert_allclose(fb['importance'], fa['importance'], atol=1e-5)
+    es = other.eval_set()
+    fct.test_eq(len(es.xs), 2)
+    fct.test_eq(es.xs[1], (es.xs[0] != bert.tokenizer.pad_token_id).long())   # the mask is read, not rebuilt
+
+
+def test_hf_inputs_dict_feature_importance_refused(bert):
+    "Dict batches: fastinterp's cache holds tensors (one per input, rows first), so feature_importance says why and what to do"
+    other = _rewrapped(bert, 'dict')
+    with pytest.raises(DataError, match=r"Input 0 of the batches is a dict \(keys \['input_ids', 'attention_mask'\]\).*forward\(self, ids, mask\)"):
+        other.feature_importance(max_tokens=8)
+
+
+def _brute_shapley(f, ids, words, fill):
+    "Shapley values by the definition: every coalition of `words` (lists of positions) run through `f`, the others set to `fill`"
+    import itertools, math
+    F = len(words)
+    subsets = list(itertools.product([0, 1], repeat=F))
+    rows = ids.repeat(len(subsets), 1)
+    for r, s in enumerate(subsets):
+        for k, on in enumerate(s):
+            if not on: rows[r, words[k]] = fill
+    with torch.no_grad(): v = dict(zip(subsets, f(rows).double().tolist()))
+    phi = np.zeros(F)
+    for s, val in v.items():
+        for k in range(F):
+            if s[k]: continue
+            w = math.factorial(sum(s)) * math.factorial(F - 1 - sum(s)) / math.factorial(F)
+            phi[k] += w * (v[s[:k] + (1,) + s[k + 1:]] - val)
+    return phi, v[(1,) * F], v[(0,) * F]
+
+
+def test_hf_shapley_exact(bert):
+    "method='shapley': efficiency, the definition enumerated by hand on the Hugging Face model, and the planted words on top"
+    tok, text = bert.tokenizer, class1_notes()[2]
+    e = bert.explain(text, target=1, method='shapley')
+    enc = tok(text)
+    ids, wid = torch.tensor([enc['input_ids']]), enc.word_ids()
+    words = [[j for j, w in enumerate(wid) if w == k] for k in sorted({w for w in wid if w is not None})]
+    m = Logits(bert.model).eval()
+    phi, fx, fb = _brute_shapley(lambda x: torch.softmax(m(x), -1)[:, 1], ids, words, tok.pad_token_id)
+    fct.test_eq(len(e), len(words))
+    # efficiency: the values add up to f(x) - f(baseline), both computed here (one row vs a batch of coalitions: float32 noise)
+    fct.test_close(e['attribution'].sum(), fx - fb, eps=1e-5)
+    fct.test_close(e.attrs['prediction'], fx, eps=1e-5)
+    np.testing.assert_allclose(e['attribution'], phi, atol=1e-5)   # the same game in other batch layouts: float32 noise
+    fct.test_eq(e.attrs['method'], 'exact Shapley values over words')
+    assert 'n_steps' not in e.attrs
+    for t in class1_notes()[:4]:
+        s = bert.explain(t, target=1, method='shapley')
+        fct.test_eq(set(s.nlargest(2, 'attribution')['token']), set(PHRASE))
+    fct.test_eq(top_units(bert.explain(text, target=1, method='shapley', level='phrase'), 1).token[0], 'family visit')
+
+
+def test_hf_shapley_refuses_long_texts(bert):
+    from fastinterp.shapley import ENUMERATE_MAX_FEATURES
+    text = ' '.join(['family'] * (ENUMERATE_MAX_FEATURES + 1))
+    with pytest.raises(ArgumentError, match=rf"has {ENUMERATE_MAX_FEATURES + 1} words.*pass method='ig'"):
+        bert.explain(text, method='shapley')
+    with pytest.raises(ArgumentError, match="method must be one of 'ig', 'shapley'"): bert.explain('family visit', method='kernel')
+
+
+def test_hf_long_text_in_windows(bert):
+    """A text longer than the model reads (32 tokens) is read in windows of 32, half a window apart: the prediction is the mean
+    of the windows' (computed here by hand), each word's attribution that of its most central window (captum on that window
+    alone), the words still as written, and the planted phrase still on top"""
+    import captum.attr as ca
+    rng = np.random.default_rng(3)
+    words = list(rng.choice(TEXT_FILLER, 40))
+    words[18:18] = list(PHRASE)
+    text = ' '.join(words)
+    tok = bert.tokenizer
+    ids = tok(text)['input_ids']
+    n, W = len(ids), 30                                  # [CLS] + 30 + [SEP] = 32
+    assert n > 32
+    starts = list(range(1, n - 1 - W, W // 2)) + [n - 1 - W]
+    win = [torch.tensor([[ids[0]] + ids[a:a + W] + [ids[-1]]]) for a in starts]
+    m = Logits(bert.model).eval()
+    with torch.no_grad(): p = np.mean([torch.softmax(m(x), -1)[0, 1].item() for x in win])
+    r = bert.explain(text, target=1, details=True)
+    e = r.frame
+    fct.test_eq(e.attrs['windows'], len(starts))
+    assert 'most central' in e.attrs['window_rule']
+    fct.test_close(e.attrs['prediction'], p, eps=1e-5)             # one window per pass either way: float32 noise
+    fct.test_eq(e['token'].tolist(), [text[a:b] for a, b in zip(e['start'], e['end'])])
+    fct.test_eq(len(e), len(words))
+    # the token at the middle of window k is most central there: its value is captum's on that window alone
+    lig = ca.LayerIntegratedGradients(lambda x: torch.softmax(m(x), -1), bert.model.model.get_input_embeddings())
+    for k, a in enumerate(starts):
+        j = a + W // 2                                     # its position in the text; 1 + W//2 in the window
+        if any(abs(j - b - W // 2) < abs(j - a - W // 2) for b in starts): continue
+        base = win[k].clone(); base[0, 1:-1] = tok.pad_token_id
+        ref = lig.attribute(win[k], baselines=base, target=1, n_steps=50).sum(-1)[0].double().numpy()
+        # the same integral in another batch layout: float32 noise
+        fct.test_close(r.attributions[0][j], ref[1 + W // 2], eps=1e-6 * max(1, np.abs(ref).max()) + 1e-4 * abs(ref[1 + W // 2]))
+    fct.test_eq(set(e.nlargest(2, 'attribution')['token']), set(PHRASE))
+    with pytest.raises(ArgumentError, match="reads a text whole.*method='ig'"): bert.explain(text, method='shapley')
+
+
+@pytest.mark.parametrize('form', ['pair', 'dict'])
+def test_hf_inputs_pair_and_dict_phrase_importance(bert, form):
+    "phrase_importance of the same BERT fed (ids, mask) or a dict: the same table as fed ids alone (raw texts and the padded validation set)"
+    other = _rewrapped(bert, form)
+    texts = [t for t, _ in phrase_notes(60, seed=2)]
+    for notes in (texts, None):
+        a, b = bert.phrase_importance(notes, target=1, max_phrases=10), other.phrase_importance(notes, target=1, max_phrases=10)
+        fct.test_eq(a['phrase'].tolist(), b['phrase'].tolist())
+        # the same occluded notes through another wrapper (the mask given, or derived from the ids): float32 noise
+        np.testing.assert_allclose(b['importance'], a['importance'], atol=1e-5)

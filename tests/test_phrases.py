@@ -7,6 +7,7 @@ from fastinterp.all import *
 from fastinterp.checks import ArgumentError, DataError
 from fastinterp.synth import synth_text_learner, phrase_text_df, synth_learner
 from fastinterp.text_units import UNIT_COLUMNS
+from fastai.text.core import defaults as text_defaults
 
 
 @pytest.fixture(scope='module')
@@ -117,26 +118,48 @@ def test_explain_levels_schema_and_sums(pl):
 def _delete(text, a, b): return ' '.join((text[:a] + ' ' + text[b:]).split())
 
 
+def _deletion_drops(learn, text, unit, words):
+    "Signed drops of P('pos') times the sign of `unit`'s attribution: deleting `unit`, then each phrase of as many words apart from it"
+    from fastinterp.text_units import phrase_candidates
+    spans = [(words[i][0], words[j - 1][1]) for i, j in phrase_candidates(text, (unit.n_words, unit.n_words), words)]
+    spans = [(unit.start, unit.end)] + [s for s in spans if s[1] <= unit.start or s[0] >= unit.end]
+    p = prob_pos(learn, [text] + [_delete(text, a, b) for a, b in spans])
+    return np.sign(unit.attribution) * (p[0] - p[1:])
+
+
 def test_deleting_the_top_phrase_is_faithful(pl):
-    "Deleting the top phrase changes the prediction more than deleting a random phrase of as many words: >= 90% of the notes with the phrase"
-    from fastinterp.text_units import word_spans, phrase_candidates
-    test, rng = phrase_text_df(60, seed=11), np.random.default_rng(0)
-    texts, wins = [], []
+    """Deleting the top phrase moves the prediction the way its attribution says, by more than deleting a random phrase of as
+    many words is expected to: on >= 90% of ALL notes (ERASER's comprehensiveness against a random rationale of the same size)
+
+    What is compared, per note: d(top) = sign(attribution) * (P(pos) - P(pos | top phrase deleted)) against the mean of the same
+    quantity over every phrase of as many words that doesn't overlap it (the expectation of a uniformly drawn random phrase, with
+    no draw noise). Why signed: an attribution claims a direction. Unsigned |change| fails on 'neg' notes for a reason that is
+    not the explanation's: P(pos) is ~0.001-0.09 there, so no deletion can lower it by more than that, while deleting the filler
+    between 'family' and 'visit' JOINS them into the planted phrase and raises P(pos) to ~0.98: a new phrase the note never held,
+    which no attribution of the note's own words can speak for (measured: the unsigned comparison with the mean wins on 70% of
+    'neg' notes, 100% of 'pos'; occluding with xxunk instead of deleting, 57%). The signed comparison counts that joining
+    against the random phrase, as it should: it moved the prediction the other way. That it can still fail is checked on the
+    same notes: the LEAST important phrase (|attribution| smallest, same length) in the top's place wins on about half."""
+    from fastinterp.text_units import word_spans
+    test = phrase_text_df(60, seed=11)
+    top_wins, bottom_wins, pos_abs = [], [], []
     for t in test.text:
-        top = top_units(pl.explain(t, level='phrase'), 1).iloc[0]
-        ws = word_spans(t)
-        other = [(ws[i][0], ws[j - 1][1]) for i, j in phrase_candidates(t, (top.n_words, top.n_words), ws)]
-        other = [s for s in other if s[1] <= top.start or s[0] >= top.end]
-        a, b = other[rng.integers(len(other))]
-        texts += [t, _delete(t, top.start, top.end), _delete(t, a, b)]
-    p = prob_pos(pl, texts).reshape(-1, 3)
-    wins = np.abs(p[:, 0] - p[:, 1]) > np.abs(p[:, 0] - p[:, 2])
-    pos = (test.label == 'pos').to_numpy()
-    # the notes that hold the phrase: its deletion beats a random one on >= 90% (100% here)
-    assert wins[pos].mean() >= 0.9, (wins[pos].mean(), wins.mean())
-    # all notes: 95% here, 85% with the floors' torch 2.3 training. In a 'neg' note nothing moves the prediction much, and a
-    # random deletion between 'family' and 'visit' joins them into the phrase: a weaker bound, with its reason
-    assert wins.mean() >= 0.8, (wins.mean(), test.label[~wins].tolist())
+        units, words = top_units(pl.explain(t, level='phrase'), 1000), word_spans(t)
+        top = units.iloc[0]
+        bottom = units[units.n_words == top.n_words].iloc[-1]
+        d = _deletion_drops(pl, t, top, words)
+        top_wins.append(d[0] > d[1:].mean())
+        pos_abs.append(abs(d[0]) > np.abs(d[1:]).mean())
+        d = _deletion_drops(pl, t, bottom, words)
+        bottom_wins.append(d[0] > d[1:].mean())
+    top_wins, bottom_wins, pos = np.array(top_wins), np.array(bottom_wins), (test.label == 'pos').to_numpy()
+    # 100% of all notes here, with torch 2.14 and under MKL_CBWR=COMPATIBLE; 90% leaves 6 notes for other kernels' training
+    assert top_wins.mean() >= 0.9, (top_wins.mean(), test.label[~top_wins].tolist())
+    # in the notes that hold the phrase the top phrase's deletion is also the larger change unsigned (100% here)
+    assert np.array(pos_abs)[pos].mean() >= 0.9, np.array(pos_abs)[pos].mean()
+    # the control: a phrase the explanation ranks last wins about as often as a coin (53% here); >= 80% would mean the test
+    # can't tell a faithful ranking from a useless one (4 standard errors of a coin over 60 notes above one half)
+    assert bottom_wins.mean() < 0.8, bottom_wins.mean()
 
 
 def test_phrase_importance_options(pl, notes):
@@ -185,3 +208,35 @@ def test_phrase_importance_no_side_effects(pl, notes):
     fct.test_eq(texts, before)
     for k, v in pl.model.state_dict().items(): assert torch.equal(v, sd[k]), k
     pd.testing.assert_frame_equal(a, pl.phrase_importance(texts, min_notes=2))      # the same call, the same numbers
+
+
+def test_explain_shapley_awd_lstm(pl):
+    "method='shapley' on fastai's AWD_LSTM: efficiency and the definition, enumerated by hand; the planted words on top"
+    import itertools, math
+    text = 'Seen by nurse, family visit today'
+    e = pl.explain(text, method='shapley', details=True)
+    x = pl.dls.test_dl([text]).one_batch()[0].as_subclass(torch.Tensor)
+    vocab = pl.dls.vocab[0]
+    spec = set(text_defaults.text_spec_tok) - {'xxunk'}
+    words = [j for j, t in enumerate(x[0].tolist()) if vocab[t] not in spec]
+    fct.test_eq(int((~e.frame.special).sum()), len(words))         # every token not special is a player (xxunk too: the comma here)
+    F, rows = len(words), []
+    subsets = list(itertools.product([0, 1], repeat=F))
+    for s in subsets:
+        r = x[0].clone()
+        for k, on in enumerate(s):
+            if not on: r[words[k]] = vocab.index('xxpad')
+        rows.append(r)
+    with torch.no_grad(): v = dict(zip(subsets, torch.softmax(pl.model.eval()(torch.stack(rows))[0], -1)[:, 1].double().tolist()))
+    phi = np.zeros(F)
+    for s, val in v.items():
+        for k in range(F):
+            if not s[k]: phi[k] += math.factorial(sum(s)) * math.factorial(F - 1 - sum(s)) / math.factorial(F) * (v[s[:k] + (1,) + s[k + 1:]] - val)
+    # the same game in other batch layouts: float32 noise
+    np.testing.assert_allclose(e.frame.attribution[~e.frame.special], phi, atol=1e-5)
+    fct.test_close(e.frame.attribution.sum(), v[(1,) * F] - v[(0,) * F], eps=1e-5)      # efficiency
+    fct.test_eq(float(e.frame.attribution[e.frame.special].abs().sum()), 0.)               # special tokens are no players
+    fct.test_eq(e.frame.attrs['method'], 'exact Shapley values over words')
+    fct.test_eq(set(e.frame.nlargest(2, 'attribution').token), {'family', 'visit'})
+    fct.test_eq(top_units(pl.explain(text, method='shapley', level='phrase'), 1).token[0], 'family visit')
+    with pytest.raises(ArgumentError, match="has 17 words.*pass method='ig'"): pl.explain(' '.join(f'w{i}' for i in range(17)), method='shapley')
