@@ -46,7 +46,8 @@ _OUTPUTS = {'log_odds': 'log-odds of the class (the score before the sigmoid or 
 _PLAIN = {
     'method': ('Method', lambda v: {'shapley': 'Shapley values (fastinterp)', 'gradcam': 'Grad-CAM',
                                     'integrated_gradients': 'integrated gradients', 'occlusion': 'occlusion',
-                                    'IntegratedGradients on embeddings': 'integrated gradients on the word embeddings'}.get(str(v), str(v))),
+                                    'IntegratedGradients on embeddings': 'integrated gradients on the word embeddings',
+                                    'IntegratedGradients on input embeddings': 'integrated gradients on the word embeddings'}.get(str(v), str(v))),
     'n_steps': ('Steps along the path from the baseline (more: a closer integral, slower)', _val),
     'internal_batch_size': ('Steps computed in one pass', lambda v: 'chosen from the work budget' if v is None else _val(v)),
     'token_step_budget': ('Work budget of one pass (words × steps)', _val),
@@ -67,6 +68,9 @@ _PLAIN = {
     'baseline': ('Baseline (what the input is compared with)', _val),
     'window': ('Window covered at a time', lambda v: ' × '.join(map(str, v)) if isinstance(v, (list, tuple)) else _val(v)),
     'stride': ('Step between windows', lambda v: ' × '.join(map(str, v)) if isinstance(v, (list, tuple)) else _val(v)),
+    'inputs': ('What the model is fed', _val),
+    'windows': ('Parts the text was read in (longer than the model reads at once)', lambda v: ', '.join(map(_val, v)) if isinstance(v, list) else _val(v)),
+    'window_rule': ('How the parts make one explanation', _val),
 }
 
 def _png(fig) -> str:
