@@ -52,10 +52,11 @@ def generator(seed:int) -> torch.Generator:
 def eval_mode(model:torch.nn.Module):
     "Put `model` in eval mode, then restore every submodule's own `training` flag"
     modes = [(m, m.training) for m in model.modules()]
-    model.eval()
+    if any(t for _,t in modes): model.eval()     # already in eval mode (e.g. after validation): nothing to switch
     try: yield model
     finally:
-        for m,t in modes: m.training = t
+        for m,t in modes:
+            if m.training!=t: m.training = t      # only what changed: `Module.__setattr__` is slow on large models
 
 # %% ../nbs/01_guard.ipynb #86d03cac
 _locks = weakref.WeakKeyDictionary()

@@ -81,12 +81,14 @@ def importance_frame(names:list, base:float, scores:dict, rowsum:dict, n_repeats
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)    # NaN importances: `warn_unmeasured` says why
         imp = np.nanmean(imps, 1)
-        res = pd.DataFrame({'feature': names, 'importance': imp, 'std': np.sqrt(np.nanmean((imps-imp[:,None])**2, 1)), 'se': permutation_se(imps)})
+        cols = {'importance': imp, 'std': np.sqrt(np.nanmean((imps-imp[:,None])**2, 1)),
+                'se': permutation_se(imps)}
     se = interval_se(torch.stack([rowsum[f]/int(reps[f]) for f in range(len(names))]).cpu().numpy()) if rowsum else None
-    if se is not None: res['ci_low'],res['ci_high'] = res['importance']-1.96*se,res['importance']+1.96*se
-    else: res['ci_low'] = res['ci_high'] = np.nan
-    order = np.argsort(-res['importance'].to_numpy(), kind='stable')
-    return res.iloc[order].reset_index(drop=True), imps[order], reps[order]
+    if se is None: se = np.nan          # no interval: no per-row terms, or too few rows
+    cols['ci_low'],cols['ci_high'] = imp-1.96*se,imp+1.96*se
+    order = np.argsort(-imp, kind='stable')     # NaN last, as pandas sorts; the table built once (it is built at every tracked epoch)
+    res = pd.DataFrame({'feature': [names[i] for i in order], **{k: np.broadcast_to(v, imp.shape)[order] for k,v in cols.items()}})
+    return res, imps[order], reps[order]
 
 # %% ../nbs/15_importance.ipynb #18ca6fd7
 MAX_REPEATS = 1000        # `tol`/`time_limit` give no feature more repeats than this
