@@ -428,10 +428,12 @@ def tiny_bert_learner(texts:list,        # Training texts
                       lr:float=1e-3,     # Learning rate
                       seed:int=0,        # Seed of the tokenizer's training order, the weights, the split and the training
                       vocab_size:int=200, # Size of the WordPiece vocabulary trained on `texts`
-                      max_len:int=32,    # Tokens per text after padding (and of the position embeddings)
+                      max_len:int=32,    # Position embeddings, and most tokens per text (padded to the longest)
                       valid_pct:float=0.2, # Share of texts kept for validation
+                      width:int=32,      # Hidden size (2 attention heads; feed-forward twice as wide)
+                      init_std:float=0.02, # Std of the initial weights (BERT's 0.02; larger tells positions apart sooner)
                      ):
-    "A tiny `BertForSequenceClassification` (2 layers, width 32), a WordPiece tokenizer trained on `texts`, in a `Learner`"
+    "A tiny `BertForSequenceClassification` (2 layers), a WordPiece tokenizer trained on `texts`, in a `Learner`"
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
     from fastai.data.core import DataLoaders
@@ -450,11 +452,11 @@ def tiny_bert_learner(texts:list,        # Training texts
                                   mask_token='[MASK]', model_max_length=max_len)
     classes = sorted(set(labels))
     y = torch.tensor([classes.index(l) for l in labels])
-    x = torch.tensor(tok(list(texts), padding='max_length', truncation=True, max_length=max_len)['input_ids'])
+    x = torch.tensor(tok(list(texts), padding='longest', truncation=True, max_length=max_len)['input_ids'])
     set_seed(seed, reproducible=True)
-    cfg = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=len(tok),
-                     max_position_embeddings=max_len, pad_token_id=tok.pad_token_id, num_labels=len(classes),
-                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    cfg = BertConfig(hidden_size=width, num_hidden_layers=2, num_attention_heads=2, intermediate_size=2*width,
+                     vocab_size=len(tok), max_position_embeddings=max_len, pad_token_id=tok.pad_token_id, num_labels=len(classes),
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=init_std)
     model = _PaddedBert(BertForSequenceClassification(cfg), tok.pad_token_id)
     n_valid = int(round(valid_pct*len(x)))
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))

@@ -4,12 +4,13 @@ import numpy as np, pandas as pd, pytest, torch
 import fastcore.test as fct
 from fastinterp.all import *
 from fastinterp.checks import ArgumentError, DataError
-from fastinterp.synth import TEXT_FILLER
+from fastinterp.synth import TEXT_FILLER, phrase_text_df
 from fastinterp.inputs import kind_of, KINDS, Columns
 from fastinterp.hf_text import tiny_bert_learner, Logits, HFTokens, _word_positions
 from helpers import rng_states, same_rng, weights, same_weights
 
 PHRASE = ('family', 'visit')
+POS = 1        # tiny_bert_learner's classes are the sorted labels ['neg', 'pos']: output 1 is 'pos'
 
 
 def phrase_notes(n=600, seed=0):
@@ -38,6 +39,31 @@ def bert():
     finally: torch.set_num_threads(n)
 
 
+@pytest.fixture(scope='module')
+def phrase_bert():
+    """Tiny BERT (2 layers, width 64) trained on `phrase_text_df`, the AWD_LSTM's corpus (tests/test_phrases.py): both
+    words in every note, 'pos' when side by side in order, so the model must read their order and adjacency.
+    Measured (one thread, a shared 2-core machine): the former settings (600 notes, width 32, init std 0.02, lr 1e-3) stay
+    at chance (0.49); 3,000 notes, init std 0.1 (positions told apart sooner), lr 3e-3, 12 epochs: 1.000, 0.997, 0.995
+    validation accuracy for seeds 0, 1, 2, in about 40 s (2,000 notes: 0.68, 0.59, 1.00).
+    `bert` (the easier `phrase_notes`) stays for the other tests: their tolerances and windows were measured on it (this model
+    saturates, 0.9998 against 0.0002, so integrated gradients need far more steps; and it never saw positions past 14).
+    One CPU thread: two threads contend on a shared 2-core machine, 25x slower"""
+    pytest.importorskip('transformers'); pytest.importorskip('tokenizers')
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        df = phrase_text_df(3000)
+        learn = tiny_bert_learner(list(df.text), list(df.label), lr=3e-3, width=64, init_std=0.1)
+        with learn.no_bar(): acc = learn.validate()[1]
+        assert acc > 0.95, acc    # the known answers below need a model that learned the phrase
+        yield learn
+    finally: torch.set_num_threads(n)
+
+
+def pos_notes(n=40, seed=1): d = phrase_text_df(n, seed=seed); return list(d.text[d.label == 'pos'])
+
+
 def class1_notes(n=40, seed=1): return [t for t, y in phrase_notes(n, seed) if y == 1]
 
 
@@ -50,12 +76,20 @@ def test_hf_kind_and_dispatch(bert):
     assert KINDS[0] is HFTokens
 
 
-def test_hf_phrase_words_on_top(bert):
-    "Known answer: on every class-1 note, the phrase's two words have the two largest attributions to class 1"
-    texts = class1_notes()
-    e = bert.explain(texts, target=1)
-    top = e.groupby('text').apply(lambda g: frozenset(g.nlargest(2, 'attribution')['token']), include_groups=False)
+def test_hf_phrase_words_on_top(phrase_bert):
+    """Known answer: on every 'pos' note (both words are in every note, side by side only there), the phrase's two words carry
+    the attribution to 'pos': the two largest in size, and together more than any other word"""
+    texts = pos_notes()
+    e = phrase_bert.explain(texts, target=POS)
+    # by size, not sign: the label is an AND of the two words, and integrated gradients' straight path may split its credit
+    # unevenly, one word below 0 (measured: 2 of these 20 notes, 'family' -0.13 and -0.19 beside 'visit' 0.66 and 0.58, while
+    # exact Shapley values give each word 0.5 on both): the phrase level below sums the words, as the AWD_LSTM's tests do
+    top = e.groupby('text').apply(lambda g: frozenset(g.loc[g['attribution'].abs().nlargest(2).index, 'token']),
+                                  include_groups=False)
     fct.test_eq(top.tolist(), [frozenset(PHRASE)]*len(texts))
+    for _, g in e.groupby('text'):
+        on = g['token'].isin(PHRASE)
+        assert g['attribution'][on].sum() > g['attribution'][~on].abs().max(), g
     assert not e['special'].any()                                 # [CLS], [SEP] are no rows
 
 
@@ -216,15 +250,15 @@ def test_hf_without_transformers():
     assert out.returncode == 0 and out.stdout.strip().endswith('ok'), out.stderr[-3000:]
 
 
-def test_hf_phrase_level(bert):
-    "Known answer at the phrase level (issue 29 §2, kind-agnostic over the word frame): the planted phrase is each class-1 note's top phrase"
+def test_hf_phrase_level(phrase_bert):
+    "Known answer at the phrase level (issue 29 §2, kind-agnostic over the word frame): the planted phrase is each 'pos' note's top phrase"
     from fastinterp.text_units import top_units
-    texts = class1_notes()[:8]
-    tops = [top_units(bert.explain(t, target=1, level='phrase', n_steps=100), 1).token.iloc[0] for t in texts]
+    texts = pos_notes()[:8]
+    tops = [top_units(phrase_bert.explain(t, target=POS, level='phrase', n_steps=100), 1).token.iloc[0] for t in texts]
     fct.test_eq(tops, ['family visit']*len(texts))
-    u = bert.explain(texts[0] + '. Rested well.\nNo pain', target=1, level='sentence')
+    u = phrase_bert.explain(texts[0] + '. Rested well.\nNo pain', target=POS, level='sentence')
     fct.test_eq(u.attrs['level'], 'sentence')
-    w = bert.explain(texts[0] + '. Rested well.\nNo pain', target=1)
+    w = phrase_bert.explain(texts[0] + '. Rested well.\nNo pain', target=POS)
     fct.test_close(u['attribution'].sum(), w['attribution'].sum(), eps=1e-9)   # the same words' values, regrouped
 
 
@@ -258,6 +292,24 @@ def test_hf_phrase_importance(bert):
     given = bert.phrase_importance(texts[:20], target=1, phrases=['Family visit', 'nurse'])
     fct.test_eq(set(given.phrase), {'family visit', 'nurse'})
     with pytest.raises(ArgumentError, match="can't spell"): bert.phrase_importance(texts[:20], phrases=['family ∰'])
+
+
+def test_hf_phrase_importance_order_corpus(phrase_bert):
+    """Known answer on the AWD_LSTM's corpus (both words in every note, side by side only in 'pos'): occluding the phrase
+    flips the prediction; each word alone, about half as much (it breaks the phrase in 'pos' notes, does nothing in 'neg'
+    ones), with intervals apart. Ranked by importance: on this model fastinterp's `explained_by` rule names 'family visit'
+    explained by 'family' (on the notes holding the phrase, occluding either word alone flips them just as fully:
+    measured 0.9996 each), so the table lists the words first; issue 29's AWD_LSTM test expects the phrase first"""
+    d = phrase_text_df(200, seed=1)
+    fi = phrase_bert.phrase_importance(list(d.text), target=POS)
+    top = fi.set_index('phrase')
+    # first among phrases of one or two words (longer ones around it do as much, and are named explained by it)
+    fct.test_eq(top.importance[top.n_words <= 2].idxmax(), 'family visit')
+    assert top.importance['family visit'] > 0.8, top.importance['family visit']    # occluding it flips the prediction
+    fct.test_eq(int(top.n_notes['family visit']), int((d.label == 'pos').sum()))
+    for w in PHRASE:
+        assert top.importance[w] < 0.6*top.importance['family visit'], (w, top.importance[w])
+        assert top.ci_high[w] < top.ci_low['family visit'], w
 
 
 class _PairBert(torch.nn.Module):
