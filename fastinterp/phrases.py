@@ -99,16 +99,19 @@ def _contains(long:tuple, short:tuple) -> bool:
     return len(short)<len(long) and any(long[i:i+len(short)]==short for i in range(len(long)-len(short)+1))
 
 def explained_by(cands:list, changes:np.ndarray, mean:np.ndarray) -> list:
-    "Per phrase, a shorter candidate inside it that does as much (None: none), by a paired 95% test on the notes holding it"
-    out = [None]*len(cands)
+    """Per phrase, a shorter candidate inside it that does as much (None: none): as much on the notes holding the phrase (a
+    paired 95% test), and as much wherever it occurs (its own importance not below the phrase's, by a 95% test). Words that
+    act only together (both needed) each break the phrase where it stands, but do less where they stand alone: a phrase."""
+    out,se = [None]*len(cands),np.nan_to_num(permutation_se(changes))
     for p,k in enumerate(cands):
         held = ~np.isnan(changes[p])
         for s,q in enumerate(cands):
             if not _contains(k, q) or not held.any(): continue
             d = np.sign(mean[p])*(changes[p, held]-changes[s, held])
-            se = permutation_se(d[None])[0] if len(d)>1 else 0.
-            if d.mean() <= 1.96*np.nan_to_num(se):
-                if out[p] is None or abs(mean[s])>abs(mean[cands.index(out[p])]): out[p] = q
+            se_d = permutation_se(d[None])[0] if len(d)>1 else 0.
+            if d.mean() > 1.96*np.nan_to_num(se_d): continue                                  # it does less where the phrase is
+            if np.sign(mean[p])*(mean[p]-mean[s]) > 1.96*np.hypot(se[p], se[s]): continue    # it does less on its own notes
+            if out[p] is None or abs(mean[s])>abs(mean[cands.index(out[p])]): out[p] = q
     return out
 
 # %% ../nbs/24a_phrases.ipynb #f2547d17
