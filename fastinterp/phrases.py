@@ -99,18 +99,19 @@ def _contains(long:tuple, short:tuple) -> bool:
     return len(short)<len(long) and any(long[i:i+len(short)]==short for i in range(len(long)-len(short)+1))
 
 def explained_by(cands:list, changes:np.ndarray, mean:np.ndarray) -> list:
-    """Per phrase, a shorter candidate inside it that does as much (None: none): as much on the notes holding the phrase (a
-    paired 95% test), and as much wherever it occurs (its own importance not below the phrase's, by a 95% test). Words that
-    act only together (both needed) each break the phrase where it stands, but do less where they stand alone: a phrase."""
-    out,se = [None]*len(cands),np.nan_to_num(permutation_se(changes))
+    """Per phrase, a shorter candidate inside it that does its work (None: none): as much on the notes holding the phrase (a
+    paired 95% test), and, in the notes where it stands without the phrase, at least half as much. Words that act only
+    together (the label needs both, side by side) each break the phrase where it stands, and do little apart: a phrase."""
+    out = [None]*len(cands)
     for p,k in enumerate(cands):
         held = ~np.isnan(changes[p])
         for s,q in enumerate(cands):
             if not _contains(k, q) or not held.any(): continue
             d = np.sign(mean[p])*(changes[p, held]-changes[s, held])
-            se_d = permutation_se(d[None])[0] if len(d)>1 else 0.
-            if d.mean() > 1.96*np.nan_to_num(se_d): continue                                  # it does less where the phrase is
-            if np.sign(mean[p])*(mean[p]-mean[s]) > 1.96*np.hypot(se[p], se[s]): continue    # it does less on its own notes
+            se = permutation_se(d[None])[0] if len(d)>1 else 0.
+            if d.mean() > 1.96*np.nan_to_num(se): continue       # it does less where the phrase is
+            apart = changes[s, ~held & ~np.isnan(changes[s])]
+            if len(apart) and np.sign(mean[p])*apart.mean() < abs(mean[p])/2: continue   # without the phrase it does little
             if out[p] is None or abs(mean[s])>abs(mean[cands.index(out[p])]): out[p] = q
     return out
 
